@@ -1,0 +1,312 @@
+"""Compile a spec and data into an objective over one flat unconstrained vector.
+
+Conventions (DESIGN.md): objectives are sums over observations, to be *minimised*:
+
+* ``mle``: ``-Σ log p(y_i | θ)`` (priors ignored);
+* ``map``: ``-Σ log p(y_i | θ) - Σ log p(θ)``, the mode on the constrained scale unless
+  ``jacobian=True`` adds the log-det-Jacobian of each bijector.
+
+Laplace priors with numeric arguments on unconstrained parameters are kept out of the smooth
+part: they are exposed as :attr:`Objective.l1` terms ``Σ |x - loc| / scale`` so engines can treat
+the kink exactly (bound-constrained splitting in L-BFGS-B; Newton refuses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from probfit.compile.bind import bind_data
+from probfit.compile.context import Context, Layout, ParamSlot
+from probfit.contract import contract, gram, sum_to_shape
+from probfit.distributions import Distribution, Laplace
+from probfit.dsl.expr import Expr
+from probfit.dsl.model import Model
+from probfit.errors import DataError, SpecError
+from probfit.spec.ir import ModelSpec
+from probfit.transforms.bijectors import bijector_for
+
+__all__ = ["Factor", "L1Term", "Objective", "compile_objective"]
+
+METHODS = ("mle", "map")
+
+
+@dataclass
+class Factor:
+    """One log-density term: ``dist`` evaluated at ``value`` (data or a parameter)."""
+
+    kind: str  # "obs" or "prior"
+    name: str
+    value: Expr
+    dist: Distribution
+    args: dict[str, Expr | np.ndarray] = field(default_factory=dict)
+
+    @property
+    def diff_args(self) -> tuple[str, ...]:
+        out = tuple(k for k, v in self.args.items()
+                    if isinstance(v, Expr) and v.params and k not in self.dist.nondiff)
+        return out + (("value",) if self.value.params else ())
+
+    def expr_of(self, name: str) -> Expr:
+        return self.value if name == "value" else self.args[name]
+
+
+@dataclass(frozen=True)
+class L1Term:
+    """``Σ_j |x_j - loc_j| / scale_j`` over one unconstrained parameter (a Laplace prior)."""
+
+    param: str
+    slice: slice
+    loc: np.ndarray
+    weight: np.ndarray
+    log_norm: float  # Σ log(2 scale): the Laplace normalising constant
+
+
+def compile_objective(spec: ModelSpec | Model, data: Mapping[str, Any], method: str = "mle", *,
+                      jacobian: bool = False, dims: Mapping[str, int] | None = None) -> Objective:
+    """Build the :class:`Objective` of ``spec`` on ``data`` for ``method``."""
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {METHODS}, got {method!r}")
+    if jacobian and method != "map":
+        raise SpecError("jacobian=True only applies to method='map'")
+    model = spec if isinstance(spec, Model) else Model.from_spec(spec)
+    bound, sizes = bind_data(model, data, dims)
+    return Objective(model, bound, sizes, method, jacobian)
+
+
+class Objective:
+    """A differentiable objective with named views of its flat parameter vector.
+
+    Attributes
+    ----------
+    model
+        The declaration.
+    layout
+        Where each parameter lives in the flat unconstrained vector.
+    data
+        The bound float64 data.
+    method
+        ``"mle"`` or ``"map"``.
+    l1
+        Non-smooth Laplace-prior terms (empty unless ``method == "map"``).
+    """
+
+    def __init__(self, model: Model, data: dict[str, np.ndarray], sizes: dict[str, int],
+                 method: str, jacobian: bool) -> None:
+        self.model, self.data, self.sizes = model, data, sizes
+        self.method, self.jacobian = method, jacobian
+        self.layout = _layout(model, sizes)
+        self.factors: list[Factor] = []
+        self.l1: list[L1Term] = []
+        for o in model.observations:
+            self.factors.append(Factor("obs", o.handle.name, o.handle, o.dist,
+                                       _args(o.dist)))
+        if method == "map":
+            for name, d in model.param_decls.items():
+                if d.prior is None:
+                    continue
+                term = _l1_term(name, d.prior, self.layout[name])
+                if term is not None:
+                    self.l1.append(term)
+                else:
+                    self.factors.append(Factor("prior", name, d.handle, d.prior,
+                                               _args(d.prior)))
+        self._check_observed_support()
+        first = model.observations[0].handle.name
+        self.n_obs = int(data[first].shape[0]) if data[first].ndim else 1
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def size(self) -> int:
+        """Length of the flat unconstrained vector."""
+        return self.layout.size
+
+    @property
+    def smooth(self) -> bool:
+        """True when the objective has no L1 terms."""
+        return not self.l1
+
+    def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """Constrained parameter values by name."""
+        return self.layout.unpack(theta)
+
+    def _check_observed_support(self) -> None:
+        ctx = Context(self.layout, np.zeros(self.size), self.data)
+        for f in self.factors:
+            if f.kind != "obs":
+                continue
+            vals = {k: (v.value(ctx) if isinstance(v, Expr) else v)
+                    for k, v in f.args.items() if not (isinstance(v, Expr) and v.params)}
+            f.dist.check_support(self.data[f.name], vals, f.name)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, theta: np.ndarray, order: int = 2, hessian: str = "observed",
+                 data: Mapping[str, np.ndarray] | None = None
+                 ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+        """Smooth objective value, gradient (``order >= 1``) and Hessian (``order == 2``).
+
+        Parameters
+        ----------
+        theta
+            Flat unconstrained parameter vector.
+        order
+            0, 1 or 2.
+        hessian
+            ``"observed"`` (exact) or ``"expected"`` (Fisher scoring: expected second
+            derivatives for the likelihood terms).
+        data
+            Data to evaluate on (defaults to the bound data).
+        """
+        theta = np.asarray(theta, dtype=float)
+        ctx = Context(self.layout, theta, self.data if data is None else data,
+                      with_hess=order >= 2)
+        total = 0.0
+        grad = np.zeros(self.size) if order >= 1 else None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for f in self.factors:
+                total += self._factor(ctx, f, order, grad, hessian)
+            if self.jacobian:
+                for s in self.layout:
+                    u = theta[s.slice]
+                    total += s.bijector.log_det(u)
+                    if order >= 1:
+                        grad[s.slice] += s.bijector.log_det_grad(u)
+                    if order >= 2:
+                        ctx.hess[s.slice, s.slice] += s.bijector.log_det_hess(u)
+        hess = None
+        if order >= 2:
+            hess = -ctx.hess
+            hess = 0.5 * (hess + hess.T)
+        return -total, (None if grad is None else -grad), hess
+
+    def _factor(self, ctx: Context, f: Factor, order: int, grad: np.ndarray | None,
+                hessian: str) -> float:
+        x = f.value.value(ctx)
+        vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
+        lp = f.dist.logp(x, vals)
+        total = float(np.sum(lp))
+        wrt = f.diff_args
+        if order == 0 or not wrt:
+            return total
+        d1 = f.dist.dlogp(x, vals, wrt)
+        batch = np.ndim(lp)
+        for name in wrt:
+            e = f.expr_of(name)
+            for p, j in e.jac(ctx).items():
+                grad[self.layout[p].slice] += contract(d1[name], j, e.value(ctx).shape)
+        if order < 2:
+            return total
+        expected = hessian == "expected" and f.kind == "obs"
+        d2 = f.dist.expected_d2logp(vals, wrt) if expected else f.dist.d2logp(x, vals, wrt)
+        for (a, b), h in d2.items():
+            ea, eb = f.expr_of(a), f.expr_of(b)
+            na, nb = np.ndim(d1[a]) - batch, np.ndim(d1[b]) - batch
+            h = np.broadcast_to(h, np.shape(lp) + (np.shape(d1[a])[batch:] if na else ())
+                                + (np.shape(d1[b])[batch:] if nb else ()))
+            ja, jb = ea.jac(ctx), eb.jac(ctx)
+            for pa, ma in ja.items():
+                for pb, mb in jb.items():
+                    if a == b and self.layout[pb].start < self.layout[pa].start:
+                        continue
+                    block = gram(ma, ea.value(ctx).shape, na, h, mb, eb.value(ctx).shape, nb)
+                    ctx.add_hess(pa, pb, block)
+                    if a != b or pa != pb:
+                        ctx.add_hess(pb, pa, block.T)
+        if not expected:
+            for name in wrt:
+                e = f.expr_of(name)
+                e.curv(ctx, sum_to_shape(np.asarray(d1[name], dtype=float), e.value(ctx).shape))
+        return total
+
+    def value(self, theta: np.ndarray) -> float:
+        """Smooth objective value."""
+        return self.evaluate(theta, 0)[0]
+
+    def grad(self, theta: np.ndarray) -> np.ndarray:
+        """Gradient of the smooth objective."""
+        return self.evaluate(theta, 1)[1]
+
+    def hess(self, theta: np.ndarray, hessian: str = "observed") -> np.ndarray:
+        """Hessian of the smooth objective (exact, or expected with ``hessian="expected"``)."""
+        return self.evaluate(theta, 2, hessian)[2]
+
+    def penalty(self, theta: np.ndarray) -> float:
+        """The L1 part ``Σ |x - loc| / scale`` (0 without Laplace priors)."""
+        return float(sum(np.sum(t.weight * np.abs(theta[t.slice] - t.loc)) for t in self.l1))
+
+    def total(self, theta: np.ndarray) -> float:
+        """Smooth part plus L1 part: the full objective that engines minimise."""
+        return self.value(theta) + self.penalty(theta)
+
+    def loglik(self, theta: np.ndarray, data: Mapping[str, np.ndarray] | None = None,
+               pointwise: bool = False) -> float | dict[str, np.ndarray]:
+        """Σ log p(y | θ) over observed variables (or per variable and row if ``pointwise``)."""
+        ctx = Context(self.layout, np.asarray(theta, dtype=float),
+                      self.data if data is None else data)
+        out = {}
+        for f in self.factors:
+            if f.kind == "obs":
+                vals = {k: (v.value(ctx) if isinstance(v, Expr) else v)
+                        for k, v in f.args.items()}
+                out[f.name] = f.dist.logp(f.value.value(ctx), vals)
+        if pointwise:
+            return out
+        return float(sum(np.sum(v) for v in out.values()))
+
+    def log_prior(self, theta: np.ndarray) -> float:
+        """Σ log p(θ) over parameters with priors, L1 terms included (0 for MLE)."""
+        if self.method != "map":
+            return 0.0
+        ll = self.loglik(theta)
+        smooth = -self.value(theta) - ll
+        if self.jacobian:
+            smooth -= sum(s.bijector.log_det(theta[s.slice]) for s in self.layout)
+        return smooth - self.penalty(theta) - sum(t.log_norm for t in self.l1)
+
+    # ------------------------------------------------------------------ structure
+    def obs_factors(self) -> list[Factor]:
+        """The likelihood terms."""
+        return [f for f in self.factors if f.kind == "obs"]
+
+    def data_context(self, theta: np.ndarray, data: Mapping[str, np.ndarray]) -> Context:
+        """A context for evaluating expressions on other data (prediction)."""
+        return Context(self.layout, np.asarray(theta, dtype=float), data)
+
+
+def _args(d: Distribution) -> dict[str, Expr | np.ndarray]:
+    return {k: v if isinstance(v, Expr) else np.asarray(v, dtype=float)
+            for k, v in d.args.items()}
+
+
+def _l1_term(name: str, prior: Distribution, slot: ParamSlot) -> L1Term | None:
+    if not isinstance(prior, Laplace) or not slot.bijector.is_identity():
+        return None
+    loc = prior.args.get("loc", np.asarray(0.0))
+    scale = prior.args.get("scale", np.asarray(1.0))
+    if isinstance(loc, Expr) or isinstance(scale, Expr):
+        raise SpecError(f"param {name!r}: a Laplace prior with parameter-dependent arguments "
+                        "is not supported under MAP (its kink moves with the parameters)")
+    shape = slot.shape
+    scale_b = np.broadcast_to(np.asarray(scale, dtype=float), shape).reshape(-1)
+    return L1Term(name, slot.slice, np.broadcast_to(np.asarray(loc, float), shape).reshape(-1),
+                  1.0 / scale_b, float(np.sum(np.log(2.0 * scale_b))))
+
+
+def _layout(model: Model, sizes: Mapping[str, int]) -> Layout:
+    slots = []
+    start = 0
+    for name, d in model.param_decls.items():
+        shape = []
+        for dim in d.handle.dims:
+            if dim not in sizes:
+                raise DataError(f"dim {dim!r} of param {name!r} has no size: no data variable "
+                                f"has it; pass fit(..., dims={{{dim!r}: ...}})")
+            shape.append(sizes[dim])
+        bij = bijector_for(d.support, tuple(shape), name)
+        slots.append(ParamSlot(name, d.handle.dims, tuple(shape), start, start + bij.size_u,
+                               bij))
+        start += bij.size_u
+    return Layout(slots)

@@ -1,0 +1,165 @@
+"""Starting points: user values first, then the GLM mean-start, then neutral defaults.
+
+The GLM mean-start (as in R's ``glm``): for a likelihood whose mean-carrying argument is an
+affine function of unconstrained parameters (``X @ w + b``), start from the least-squares fit
+of the link applied to a slightly shrunk response, ``g(μ₀) ≈ Jθ``. Scale-like parameters used
+directly as a Normal/StudentT/Laplace ``scale`` or a Gamma ``shape`` then get moment estimates
+from the residuals. Everything else starts at the bijector image of 0 (1 for positive
+parameters, the centre of an interval, the uniform simplex).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from scipy import linalg, special
+
+from probfit.compile.context import Context
+from probfit.compile.objective import Objective
+from probfit.contract import contract, gram
+from probfit.dsl.expr import Expr, Param
+from probfit.errors import SpecError
+
+__all__ = ["initial_theta"]
+
+
+def _logit(m):
+    return np.log(m) - np.log1p(-m)
+
+
+# (distribution, argument) -> (mu0(y, vals), link(mu))
+_MEAN_START: dict[tuple[str, str], tuple[Callable, Callable]] = {}
+
+
+def _reg(dist: str, args: tuple[str, ...], mu0: Callable, links: tuple[Callable, ...]) -> None:
+    for a, g in zip(args, links, strict=True):
+        _MEAN_START[(dist, a)] = (mu0, g)
+
+
+def _binary_mu0(y, vals):
+    return (y + 0.5) / 2.0
+
+
+def _binomial_mu0(y, vals):
+    return (y + 0.5) / (vals["trials"] + 1.0)
+
+
+def _count_mu0(y, vals):
+    return y + 0.1
+
+
+def _identity_mu0(y, vals):
+    return y
+
+
+_PROB_LINKS = (_logit, special.ndtri, lambda m: np.log(-np.log1p(-m)), lambda m: m)
+_reg("Bernoulli", ("logit", "probit", "cloglog", "p"), _binary_mu0, _PROB_LINKS)
+_reg("Binomial", ("logit", "probit", "cloglog", "p"), _binomial_mu0, _PROB_LINKS)
+_reg("Poisson", ("log_rate", "rate"), _count_mu0, (np.log, lambda m: m))
+_reg("NegativeBinomial", ("log_mean", "mean"), _count_mu0, (np.log, lambda m: m))
+_reg("Gamma", ("log_mean", "inverse_mean", "mean"), _identity_mu0,
+     (np.log, lambda m: 1.0 / m, lambda m: m))
+for _d in ("Normal", "StudentT", "Laplace"):
+    _reg(_d, ("loc",), _identity_mu0, (lambda m: m,))
+
+
+def initial_theta(objective: Objective, init: Mapping[str, Any] | None = None) -> np.ndarray:
+    """A starting flat vector for ``objective``.
+
+    Parameters
+    ----------
+    objective
+        The compiled objective.
+    init
+        Constrained starting values by parameter name (override declared ``init=``).
+    """
+    layout = objective.layout
+    init = dict(init or {})
+    unknown = sorted(set(init) - set(layout.slots))
+    if unknown:
+        raise SpecError(f"init names unknown parameter(s) {unknown}; parameters are "
+                        f"{sorted(layout.slots)}")
+    theta = np.zeros(layout.size)
+    given: set[str] = set()
+    for name, decl in objective.model.param_decls.items():
+        value = init.get(name, decl.init)
+        if value is None:
+            continue
+        slot = layout[name]
+        arr = np.asarray(value, dtype=float)
+        try:
+            arr = np.broadcast_to(arr, slot.shape)
+        except ValueError:
+            raise SpecError(f"init for {name!r} has shape {arr.shape}; expected {slot.shape}") \
+                from None
+        if not np.all(decl.support.check(arr)):
+            raise SpecError(f"init for {name!r} is outside its support "
+                            f"({decl.support.describe()})")
+        theta[slot.slice] = slot.bijector.inverse(arr)
+        given.add(name)
+    for f in objective.obs_factors():
+        _mean_start(objective, f, theta, given)
+    return theta
+
+
+def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> None:
+    dist = type(f.dist).__name__
+    arg = next((a for a in f.args if (dist, a) in _MEAN_START), None)
+    if arg is None:
+        return
+    e = f.args[arg]
+    if not isinstance(e, Expr) or not e.params or not e.linear or e.params & given:
+        return
+    ctx = Context(objective.layout, theta, objective.data)
+    y = objective.data[f.name]
+    vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()
+            if not (isinstance(v, Expr) and v.params)}
+    mu0_fn, link = _MEAN_START[(dist, arg)]
+    with np.errstate(all="ignore"):
+        target = link(mu0_fn(y, vals))
+    if not np.all(np.isfinite(target)):
+        return
+    jac = e.jac(ctx)
+    names = sorted(jac, key=lambda p: objective.layout[p].start)
+    shape = e.value(ctx).shape
+    resid = target - e.value(ctx)
+    ones = np.ones(resid.shape)
+    blocks = [[gram(jac[a], shape, 0, ones, jac[b], shape, 0) for b in names] for a in names]
+    rhs = np.concatenate([contract(resid, jac[a], shape) for a in names])
+    ata = np.block(blocks)
+    try:
+        delta = linalg.solve(ata + 1e-10 * np.trace(ata) / len(ata) * np.eye(len(ata)), rhs,
+                             assume_a="pos")
+    except (linalg.LinAlgError, ValueError):
+        return
+    pos = 0
+    for p in names:
+        sl = objective.layout[p].slice
+        k = sl.stop - sl.start
+        theta[sl] += delta[pos:pos + k]
+        pos += k
+    given.update(names)
+    _scale_start(objective, f, theta, given, arg)
+
+
+def _scale_start(objective: Objective, f, theta: np.ndarray, given: set[str], arg: str) -> None:
+    ctx = Context(objective.layout, theta, objective.data)
+    y = objective.data[f.name]
+    vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
+    with np.errstate(all="ignore"):
+        mu = f.dist.mean_of(vals) if type(f.dist).__name__ != "StudentT" else vals["loc"]
+    name, value = None, None
+    kind = type(f.dist).__name__
+    if kind in ("Normal", "StudentT") and isinstance(f.args.get("scale"), Param):
+        name, value = f.args["scale"].name, np.sqrt(np.mean((y - mu) ** 2))
+    elif kind == "Laplace" and isinstance(f.args.get("scale"), Param):
+        name, value = f.args["scale"].name, np.mean(np.abs(y - mu))
+    elif kind == "Gamma" and isinstance(f.args.get("shape"), Param):
+        name, value = f.args["shape"].name, 1.0 / np.mean((y / mu - 1.0) ** 2)
+    if name is None or name in given or not np.isfinite(value) or value <= 0:
+        return
+    slot = objective.layout[name]
+    theta[slot.slice] = slot.bijector.inverse(np.full(slot.shape, value))
+    given.add(name)

@@ -1,0 +1,1 @@
+"""Diagnostics computed from a fit and data."""

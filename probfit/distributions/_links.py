@@ -1,0 +1,151 @@
+"""Success-probability parameterizations of the Bernoulli and binomial families (private).
+
+Each link maps its argument ``eta`` to ``log p`` and ``log(1 - p)`` and gives their first and
+second derivatives in ``eta``, all computed in log space so that they stay finite and accurate
+for linear predictors far in either tail (``|eta|`` of 40 and beyond).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from probfit.numerics import (
+    d2_log_ndtr,
+    d_log_ndtr,
+    log1mexp,
+    log_ndtr,
+    log_sigmoid,
+    sigmoid,
+)
+
+__all__ = ["LINKS", "Link"]
+
+
+class Link:
+    """``p = p(eta)`` for the ``p`` argument itself (the identity link on ``(0, 1)``)."""
+
+    def lp(self, e: np.ndarray) -> np.ndarray:
+        """``log p``."""
+        return np.log(e)
+
+    def lq(self, e: np.ndarray) -> np.ndarray:
+        """``log(1 - p)``."""
+        return np.log1p(-e)
+
+    def dlp(self, e: np.ndarray) -> np.ndarray:
+        """``d log p / d eta``."""
+        return 1.0 / e
+
+    def dlq(self, e: np.ndarray) -> np.ndarray:
+        """``d log(1 - p) / d eta``."""
+        return -1.0 / (1.0 - e)
+
+    def d2lp(self, e: np.ndarray) -> np.ndarray:
+        """``d² log p / d eta²``."""
+        return -1.0 / (e * e)
+
+    def d2lq(self, e: np.ndarray) -> np.ndarray:
+        """``d² log(1 - p) / d eta²``."""
+        return -1.0 / ((1.0 - e) * (1.0 - e))
+
+    def p(self, e: np.ndarray) -> np.ndarray:
+        """The success probability."""
+        return np.asarray(e, dtype=float)
+
+
+class Logit(Link):
+    """``p = sigmoid(eta)``."""
+
+    def lp(self, e: np.ndarray) -> np.ndarray:
+        return log_sigmoid(e)
+
+    def lq(self, e: np.ndarray) -> np.ndarray:
+        return log_sigmoid(-e)
+
+    def dlp(self, e: np.ndarray) -> np.ndarray:
+        return sigmoid(-e)
+
+    def dlq(self, e: np.ndarray) -> np.ndarray:
+        return -sigmoid(e)
+
+    def d2lp(self, e: np.ndarray) -> np.ndarray:
+        return -sigmoid(e) * sigmoid(-e)
+
+    def d2lq(self, e: np.ndarray) -> np.ndarray:
+        return -sigmoid(e) * sigmoid(-e)
+
+    def p(self, e: np.ndarray) -> np.ndarray:
+        return sigmoid(e)
+
+
+class Probit(Link):
+    """``p = Phi(eta)``; derivatives through the inverse Mills ratio in both tails."""
+
+    def lp(self, e: np.ndarray) -> np.ndarray:
+        return log_ndtr(e)
+
+    def lq(self, e: np.ndarray) -> np.ndarray:
+        return log_ndtr(-e)
+
+    def dlp(self, e: np.ndarray) -> np.ndarray:
+        return d_log_ndtr(e)
+
+    def dlq(self, e: np.ndarray) -> np.ndarray:
+        return -d_log_ndtr(-e)
+
+    def d2lp(self, e: np.ndarray) -> np.ndarray:
+        return d2_log_ndtr(e)
+
+    def d2lq(self, e: np.ndarray) -> np.ndarray:
+        return d2_log_ndtr(-e)
+
+    def p(self, e: np.ndarray) -> np.ndarray:
+        return special.ndtr(e)
+
+
+def _one_minus_u_over_1mexp(u: np.ndarray) -> np.ndarray:
+    """``1 - u / (1 - exp(-u))`` for ``u >= 0``; a Bernoulli-number series below 0.01."""
+    u = np.asarray(u, dtype=float)
+    small = u < 0.01
+    w = u * u
+    series = -u * (0.5 + u * (1.0 / 12.0 + w * (-1.0 / 720.0 + w * (1.0 / 30240.0))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = 1.0 - 1.0 / special.exprel(-u)
+    return np.where(small, series, direct)
+
+
+class CLogLog(Link):
+    """``p = 1 - exp(-exp(eta))``, with ``u = exp(eta)``: ``log(1 - p) = -u``."""
+
+    def lp(self, e: np.ndarray) -> np.ndarray:
+        e = np.asarray(e, dtype=float)
+        u = np.exp(e)
+        # log(1 - e^-u) = eta + log((1 - e^-u)/u) keeps precision when u underflows
+        with np.errstate(divide="ignore"):
+            tail = log1mexp(-u)
+        return np.where(u < 1.0, e + np.log(special.exprel(-u)), tail)
+
+    def lq(self, e: np.ndarray) -> np.ndarray:
+        return -np.exp(e)
+
+    def dlp(self, e: np.ndarray) -> np.ndarray:
+        u = np.exp(e)
+        return np.exp(-u) / special.exprel(-u)
+
+    def dlq(self, e: np.ndarray) -> np.ndarray:
+        return -np.exp(e)
+
+    def d2lp(self, e: np.ndarray) -> np.ndarray:
+        u = np.exp(e)
+        return np.exp(-u) / special.exprel(-u) * _one_minus_u_over_1mexp(u)
+
+    def d2lq(self, e: np.ndarray) -> np.ndarray:
+        return -np.exp(e)
+
+    def p(self, e: np.ndarray) -> np.ndarray:
+        return -np.expm1(-np.exp(e))
+
+
+LINKS: dict[str, Link] = {"p": Link(), "logit": Logit(), "probit": Probit(),
+                          "cloglog": CLogLog()}

@@ -1,0 +1,53 @@
+"""What every engine returns, and the per-iteration history it keeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["EngineResult", "History"]
+
+
+class History:
+    """Per-iteration records (objective, gradient norm, step norm, ...), as arrays by column."""
+
+    def __init__(self) -> None:
+        self._rows: list[dict[str, float]] = []
+
+    def record(self, **values: float) -> None:
+        self._rows.append({k: float(v) for k, v in values.items()})
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return np.array([r.get(column, np.nan) for r in self._rows])
+
+    @property
+    def columns(self) -> list[str]:
+        cols: list[str] = []
+        for r in self._rows:
+            cols.extend(k for k in r if k not in cols)
+        return cols
+
+    def rows(self) -> list[dict[str, float]]:
+        """The records as a list of dicts (one per iteration)."""
+        return [dict(r) for r in self._rows]
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} iterations; columns {self.columns})"
+
+
+@dataclass
+class EngineResult:
+    """The outcome of one engine run on an objective."""
+
+    theta: np.ndarray
+    objective: float
+    converged: bool
+    n_iter: int
+    message: str
+    engine: str
+    history: History = field(default_factory=History)
+    separated: list[str] | None = None

@@ -1,0 +1,99 @@
+"""Which engine fits which model: defaults per method, and refusals with reasons."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from probfit.compile.objective import Objective
+from probfit.compile.start import initial_theta
+from probfit.diagnostics.separation import binary_predictor, separated_coefficients
+from probfit.engines.base import EngineResult
+from probfit.engines.lbfgs import lbfgs
+from probfit.engines.newton import newton
+from probfit.errors import EngineError, SeparationWarning
+
+__all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
+
+ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs}
+
+#: Above this many free parameters Newton's dense Hessian is not the default.
+NEWTON_MAX_PARAMS = 2000
+
+
+def refusal(name: str, objective: Objective) -> str | None:
+    """Why engine ``name`` cannot fit ``objective`` (``None`` if it can)."""
+    if name not in ENGINES:
+        return f"unknown engine {name!r}; available: {sorted(ENGINES)}"
+    if name == "newton" and not objective.smooth:
+        params = ", ".join(sorted({t.param for t in objective.l1}))
+        return (f"newton needs a smooth objective, but the Laplace prior on {params} adds an "
+                "L1 kink under MAP; use engine='lbfgs' (exact zeros via bound splitting)")
+    return None
+
+
+def default_engine(objective: Objective) -> str:
+    """Newton for smooth objectives of moderate size, L-BFGS otherwise."""
+    if objective.smooth and objective.size <= NEWTON_MAX_PARAMS:
+        return "newton"
+    return "lbfgs"
+
+
+def _separation_monitor(objective: Objective, found: dict[str, list[str]]):
+    """A monitor that runs the separation LP once fitted probabilities reach 0 or 1."""
+    factors = [f for f in objective.obs_factors() if binary_predictor(f)]
+    if objective.method != "mle" or not factors:
+        return None
+    checked: set[int] = set()
+
+    def monitor(theta: np.ndarray, iteration: int) -> str | None:
+        ctx = objective.data_context(theta, objective.data)
+        for i, f in enumerate(factors):
+            if i in checked:
+                continue
+            vals = {k: (v.value(ctx) if hasattr(v, "value") else v) for k, v in f.args.items()}
+            mean = f.dist.mean_of(vals)
+            p = mean / vals["trials"] if "trials" in vals else mean
+            if np.min(np.minimum(p, 1.0 - p)) > 1e-6:
+                continue
+            checked.add(i)
+            labels = separated_coefficients(objective, f, theta)
+            if labels:
+                found[f.name] = labels
+                return (f"stopped at iteration {iteration}: separation in {f.name!r}; "
+                        f"{', '.join(labels)} diverge")
+        return None
+
+    return monitor
+
+
+def run_engine(objective: Objective, engine: str | None = None, *,
+               init: Mapping[str, Any] | None = None, coords: Mapping[str, Any] | None = None,
+               **options: Any):
+    """Fit ``objective`` with ``engine`` (default chosen per model) and wrap a :class:`Fit`."""
+    from probfit.results.fit import Fit
+
+    name = engine or default_engine(objective)
+    why = refusal(name, objective)
+    if why:
+        raise EngineError(why)
+    theta0 = initial_theta(objective, init)
+    found: dict[str, list[str]] = {}
+    monitor = _separation_monitor(objective, found)
+    try:
+        result = ENGINES[name](objective, theta0, monitor=monitor, **options)
+    except TypeError as err:
+        raise EngineError(f"engine {name!r} got an unknown option: {err}") from None
+    if found:
+        labels = [lab for v in found.values() for lab in v]
+        result.separated = labels
+        warnings.warn(
+            f"perfect or quasi-complete separation: the MLE of {', '.join(labels)} is "
+            "infinite, so the fit was stopped and its estimates and standard errors are not "
+            "meaningful; use method='map' with a prior on these coefficients "
+            "(e.g. pf.Normal(0, 2.5)) for finite estimates",
+            SeparationWarning, stacklevel=3)
+    return Fit(objective, result, coords=coords, hessian=options.get("hessian", "observed"))

@@ -1,0 +1,5 @@
+"""Fit results."""
+
+from probfit.results.fit import Fit, Summary
+
+__all__ = ["Fit", "Summary"]

@@ -1,0 +1,1 @@
+"""Bijectors between unconstrained and constrained parameter spaces."""

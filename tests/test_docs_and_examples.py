@@ -1,0 +1,81 @@
+"""The README's code, every example script and the CLI run, so they never rot."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def test_readme_example_runs(capsys):
+    blocks = python_blocks(ROOT / "README.md")
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    assert "Log-likelihood" in capsys.readouterr().out
+
+
+def test_readme_quickstart_has_two_commands():
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)```", quick, flags=re.S)
+    assert len(commands) == 2
+    assert all("python3.12" in c for c in commands)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert commands[1].strip() in ci
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
+def test_example_runs(script, capsys):
+    runpy.run_path(str(script), run_name="__main__")
+    assert capsys.readouterr().out
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "probfit.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, check=False)
+
+
+def test_cli_demo():
+    r = run_cli("demo")
+    assert r.returncode == 0, r.stderr
+    assert "MLE" in r.stdout and "MAP" in r.stdout and "shrinkage" in r.stdout
+
+
+def test_cli_validate_and_errors(tmp_path):
+    r = run_cli("validate", "specs/logistic.yaml")
+    assert r.returncode == 0 and "valid model 'logistic'" in r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nobserve: [{data: y, dist: Nope}]\n")
+    r = run_cli("validate", str(bad))
+    assert r.returncode == 2
+    assert r.stderr.startswith("probfit: error:") and "Traceback" not in r.stderr
+    r = run_cli("demo", "--prior-scale", "-1")
+    assert r.returncode == 2 and "scale" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_fit_csv(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    y = (rng.random(100) < 1 / (1 + np.exp(-X @ [1.0, -1.0]))).astype(int)
+    csv = tmp_path / "d.csv"
+    rows = ["X_1,X_2,y"] + [f"{a},{b},{c}" for (a, b), c in zip(X, y, strict=True)]
+    csv.write_text("\n".join(rows) + "\n")
+    r = run_cli("fit", "specs/logistic.yaml", "--data", str(csv), "--method", "map",
+                "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "fit.json").is_file()
+    r = run_cli("fit", "specs/logistic.yaml", "--data", str(tmp_path / "missing.csv"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
