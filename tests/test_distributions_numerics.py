@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 import probfit.distributions as D
 from probfit.numerics import d2_log_ndtr, digamma_diff, lgamma_diff, trigamma_diff
@@ -147,3 +148,21 @@ def test_negative_binomial_dispersion_derivatives_stay_accurate_near_poisson() -
     np.testing.assert_allclose(g, ((x - mu) ** 2 - x) / 2, rtol=1e-4, atol=1e-4)
     e = d.expected_d2logp({}, ("dispersion",))[("dispersion", "dispersion")]
     np.testing.assert_allclose(e, -mu**2 / 2, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("mu", "alpha"), [(0.05, 0.5), (3.0, 0.2), (40.0, 0.02), (2000.0, 1e-4),
+                                           (300.0, 0.5), (1e3, 3.0), (0.5, 30.0)])
+def test_negative_binomial_expected_dispersion_curvature_over_both_branches(
+        mu: float, alpha: float) -> None:
+    """Against ``r² mu/(1 + t) + r⁴ Σ p(x) (ψ'(x + r) - ψ'(r))`` summed with fsum over the support
+    (well conditioned for these points); the implementation switches formula at ``t = 1``."""
+    r = 1.0 / alpha
+    dist = stats.nbinom(r, 1.0 / (1.0 + alpha * mu))
+    xs = np.arange(0.0, dist.isf(1e-17) + 1)
+    ref = r * r * mu / (1 + alpha * mu) + r**4 * math.fsum(dist.pmf(xs) * trigamma_diff(xs, r))
+    got = D.NegativeBinomial(mean=mu, dispersion=alpha).expected_d2logp(
+        {}, ("dispersion",))[("dispersion", "dispersion")]
+    assert abs(got - ref) <= 1e-9 * abs(ref)
+    batch = D.NegativeBinomial(mean=np.array([mu, mu, 1.0]), dispersion=alpha).expected_d2logp(
+        {}, ("dispersion",))[("dispersion", "dispersion")]
+    np.testing.assert_allclose(batch[:2], got, rtol=1e-15)

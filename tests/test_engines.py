@@ -113,3 +113,18 @@ def test_max_iter_reports_non_convergence():
     fit = m.fit({"X": X, "y": y}, max_iter=1)
     assert not fit.converged and "max_iter" in fit.message
     assert "WARNING" in str(fit.summary())
+
+
+def test_uniform_prior_bounds_the_parameter():
+    rng = np.random.default_rng(6)
+    y = rng.normal(0.3, 1.0, size=50)
+    m = pf.Model("u")
+    yh = m.data("y", ("n",))
+    mu = m.param("mu", prior=pf.Uniform(-1.0, 0.0))
+    m.observe(yh, pf.Normal(mu, 1.0))
+    fit = m.fit({"y": y}, method="map")
+    assert -1.0 < fit.params["mu"] < 0.0
+    assert m.param_decls["mu"].support.name == "interval"
+    again = pf.Model.from_spec(m.to_spec())
+    assert again.param_decls["mu"].support == m.param_decls["mu"].support
+    np.testing.assert_array_equal(again.fit({"y": y}, method="map").theta, fit.theta)

@@ -164,13 +164,3 @@ def _short(v: Any) -> str:
     if isinstance(v, np.ndarray):
         return f"{float(v):g}" if v.ndim == 0 else f"array{v.shape}"
     return str(v)
-
-
-def check_data_finite(x: np.ndarray, name: str) -> None:
-    """Raise :class:`DataError` if ``x`` holds NaN or inf, naming the first bad row."""
-    bad = ~np.isfinite(x)
-    if bad.any():
-        row = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = row[0] if len(row) == 1 else row
-        raise DataError(f"{name!r} holds a non-finite value at row {where}"
-                        f" ({int(bad.sum())} in all); remove or impute it before fitting")

@@ -6,6 +6,7 @@ Every one accepts ``"value"`` in ``wrt`` (the derivative in the observed or para
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -282,6 +283,11 @@ class Gamma(Family):
     inverse_mean
         ``eta = 1/mu > 0`` (the GLM canonical inverse link).
 
+    Attributes
+    ----------
+    param
+        Name of the argument given: the parameterization in use.
+
     Notes
     -----
     Exactly one of ``rate``, ``mean``, ``log_mean``, ``inverse_mean`` must be given. In the mean
@@ -304,7 +310,7 @@ class Gamma(Family):
         super().__init__(shape=shape, rate=rate, mean=mean, log_mean=log_mean,
                          inverse_mean=inverse_mean)
 
-    def _link(self, v: Vals) -> dict[str, np.ndarray]:
+    def _mean_terms(self, v: Vals) -> dict[str, np.ndarray]:
         """``c = 1/mu = beta/k`` as a function of the mean argument ``t``, with ``log c``,
         ``c'``, ``c'/c``, ``c''`` and ``c''/c``."""
         t = v[self.param]
@@ -321,14 +327,14 @@ class Gamma(Family):
                 "h": zero}
 
     def _rate(self, v: Vals) -> np.ndarray:
-        return v["rate"] if self.param == "rate" else v["shape"] * self._link(v)["c"]
+        return v["rate"] if self.param == "rate" else v["shape"] * self._mean_terms(v)["c"]
 
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
         k = v["shape"]
         if self.param == "rate":
             b = v["rate"]
             return k * np.log(b) + (k - 1.0) * np.log(x) - b * x - special.gammaln(k)
-        m = self._link(v)
+        m = self._mean_terms(v)
         return (k * (np.log(k) + m["log_c"]) + (k - 1.0) * np.log(x) - k * m["c"] * x
                 - special.gammaln(k))
 
@@ -339,7 +345,7 @@ class Gamma(Family):
             return {"value": lambda: (k - 1.0) / x - b,
                     "shape": lambda: np.log(b) + np.log(x) - special.digamma(k),
                     "rate": lambda: k / b - x}
-        m = self._link(v)
+        m = self._mean_terms(v)
         return {"value": lambda: (k - 1.0) / x - k * m["c"],
                 "shape": lambda: (np.log(k) - special.digamma(k) + 1.0 + m["log_c"]
                                   + np.log(x) - m["c"] * x),
@@ -356,7 +362,7 @@ class Gamma(Family):
                         ("shape", "rate"): lambda: 1.0 / b,
                         ("rate", "rate"): lambda: -k / b**2})
             return out
-        m = self._link(v)
+        m = self._mean_terms(v)
         out.update({("value", "shape"): lambda: 1.0 / x - m["c"],
                     ("value", p): lambda: -k * m["dc"],
                     ("shape", "shape"): lambda: 1.0 / k - _trigamma(k),
@@ -371,7 +377,7 @@ class Gamma(Family):
             return {("shape", "shape"): lambda: -_trigamma(k), ("shape", "rate"): lambda: 1.0 / b,
                     ("rate", "rate"): lambda: -k / b**2}
         return {("shape", "shape"): lambda: 1.0 / k - _trigamma(k),
-                (p, p): lambda: -k * self._link(v)["g"] ** 2}
+                (p, p): lambda: -k * self._mean_terms(v)["g"] ** 2}
 
     def _sample(self, rng: np.random.Generator, v: Vals, shape: tuple[int, ...]) -> np.ndarray:
         k = np.broadcast_to(v["shape"], shape)
@@ -575,7 +581,7 @@ class Uniform(Family):
             ok = ok & (x <= v["high"])
         return ok
 
-    def support_description(self, vals: Any) -> str:
+    def support_description(self, vals: Mapping[str, np.ndarray]) -> str:
         """``"a number in [low, high]"`` with the bounds shown when they are single numbers."""
         v = self._partial_vals(vals)
         lo, hi = v.get("low"), v.get("high")
@@ -587,7 +593,7 @@ class Uniform(Family):
         return ((x >= v["low"]) & (x <= v["high"])).astype(float)
 
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
-        return -np.log(v["high"] - v["low"]) + 0.0 * x
+        return -np.log(v["high"] - v["low"])
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         w = v["high"] - v["low"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from probfit import distributions as dist_module
 from probfit.distributions import Distribution, constraints
-from probfit.dsl.expr import Data, Expr, Param, as_expr
+from probfit.dsl.expr import Const, Data, Expr, Param
 from probfit.errors import SpecError
 
 if TYPE_CHECKING:
@@ -244,11 +244,15 @@ class Model:
         priors = {}
         for name, p in spec.params.items():
             prior_cls = _dist_class(p.prior.dist, f"params.{name}.prior") if p.prior else None
-            support = p.support
-            if support is None and p.lower is None and p.upper is None and prior_cls:
-                support = _prior_support(prior_cls, name)
-            names[name] = m.param(name, p.dims, support=support, lower=p.lower,
-                                  upper=p.upper, init=p.init)
+            support, lower, upper = p.support, p.lower, p.upper
+            if support is None and lower is None and upper is None and prior_cls:
+                bounds = _uniform_bounds(prior_cls, p.prior.args)
+                if bounds is not None:
+                    lower, upper = bounds
+                else:
+                    support = _prior_support(prior_cls, name)
+            names[name] = m.param(name, p.dims, support=support, lower=lower, upper=upper,
+                                  init=p.init)
             priors[name] = p.prior
         for name, ps in priors.items():
             if ps is not None:
@@ -336,8 +340,22 @@ def _support(name: str, support: str | None, lower: float | None, upper: float |
                             "give lower= too")
         return constraints.Constraint("lower_bounded", lower=float(lower))
     if prior is not None:
+        bounds = _uniform_bounds(type(prior), prior.args)
+        if bounds is not None:
+            return constraints.interval(*bounds)
         return _SUPPORTS[_prior_support(type(prior), name)]
     return constraints.real
+
+
+def _uniform_bounds(prior_cls: type[Distribution], args: Mapping[str, Any]
+                    ) -> tuple[float, float] | None:
+    """A Uniform prior with numeric bounds makes its parameter live on ``(low, high)``."""
+    if prior_cls.__name__ != "Uniform":
+        return None
+    low, high = args.get("low", 0.0), args.get("high", 1.0)
+    if all(isinstance(v, (int, float, np.ndarray)) and np.ndim(v) == 0 for v in (low, high)):
+        return float(low), float(high)
+    return None
 
 
 def _prior_support(prior_cls: type[Distribution], name: str) -> str:
@@ -386,7 +404,7 @@ def _build_dist(name: str, args: Mapping[str, Any], names: Mapping[str, Expr],
     for k, v in args.items():
         if isinstance(v, str):
             e = parse_expr(v, names, f"{where}.args.{k}")
-            built[k] = e.const if not e.params and type(e).__name__ == "Const" else e
+            built[k] = e.const if isinstance(e, Const) else e
         else:
             built[k] = v
     try:
@@ -397,5 +415,3 @@ def _build_dist(name: str, args: Mapping[str, Any], names: Mapping[str, Expr],
     except SpecError as err:
         raise SpecError(f"{where}: {err}") from None
 
-
-__all__ += ["as_expr"]

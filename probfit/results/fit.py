@@ -255,9 +255,9 @@ class Fit:
         width = 78
         lines = [f"probfit {self.method.upper()} fit".center(width), "=" * width]
         for i in range(max(len(left), len(right))):
-            lt = f"{left[i][0] + ':':<18}{left[i][1]!s:<21}" if i < len(left) else " " * 39
-            rt = f"{right[i][0] + ':':<16}{right[i][1]:>23}" if i < len(right) else ""
-            lines.append(lt[:39] + rt)
+            lt = f"{left[i][0] + ':':<18}{str(left[i][1])[:22]:<22}" if i < len(left) else ""
+            rt = f"{right[i][0] + ':':<16}{right[i][1]:>22}" if i < len(right) else ""
+            lines.append(f"{lt:<40}{rt}".rstrip())
         lines.append("=" * width)
         lo_h = f"[{(1 - level) / 2:.3f}"
         hi_h = f"{1 - (1 - level) / 2:.3f}]"
@@ -286,7 +286,14 @@ class Fit:
 
 
 def _cell(row: dict[str, Any], key: str, spec: str, width: int) -> str:
-    return f"{row[key]:{width}{spec}}" if key in row else f"{'-':>{width}}"
+    if key not in row:
+        return f"{'-':>{width}}"
+    x = row[key]
+    if spec.endswith("g") and not (x == 0 or 1e-4 <= abs(x) < 1e6):
+        return f"{x:{width}.3e}"
+    if spec.endswith("g"):
+        return f"{x:{width}.4f}"
+    return f"{x:{width}{spec}}"
 
 
 def _vals(f, ctx) -> dict[str, np.ndarray]:
