@@ -128,3 +128,22 @@ def test_uniform_prior_bounds_the_parameter():
     again = pf.Model.from_spec(m.to_spec())
     assert again.param_decls["mu"].support == m.param_decls["mu"].support
     np.testing.assert_array_equal(again.fit({"y": y}, method="map").theta, fit.theta)
+
+
+def test_glm_newton_memory_is_order_np():
+    """No n×n matrix: peak extra memory of a logistic Newton fit is a few copies of X."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    n, p = 40_000, 10
+    X = rng.normal(size=(n, p))
+    y = (rng.random(n) < 1 / (1 + np.exp(-X @ np.linspace(-1, 1, p)))).astype(float)
+    m = pf.Model("big")
+    Xh, yh = m.data("X", ("n", "p")), m.data("y", ("n",))
+    m.observe(yh, pf.Bernoulli(logit=Xh @ m.param("w", ("p",)) + m.param("b")))
+    tracemalloc.start()
+    fit = m.fit({"X": X, "y": y})
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert fit.converged
+    assert peak < 6 * X.nbytes, peak / X.nbytes

@@ -41,7 +41,8 @@ def _pd_solve(h: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
-           tol: float = 1e-10, hessian: str = "observed", max_halvings: int = 40,
+           tol: float = 1e-10, gtol: float = 1e-9, hessian: str = "observed",
+           max_halvings: int = 40,
            monitor: Callable[[np.ndarray, int], str | None] | None = None) -> EngineResult:
     """Minimise a smooth objective by damped Newton.
 
@@ -54,9 +55,13 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
     max_iter
         Iteration limit.
     tol
-        Convergence when half the Newton decrement ``gᵀ(H)⁻¹g / 2`` (the predicted decrease)
-        is at most ``tol · max(1, |f|)``; the final full step is then taken, so the solution is
-        accurate to about ``tol²`` relative in the objective.
+        Objective-change tolerance. The run converges when half the Newton decrement
+        ``gᵀH⁻¹g / 2`` (the decrease the next step predicts) is at most ``tol · max(1, |f|)``;
+        that final full step is then taken, so the solution is accurate to about ``tol²``
+        relative in the objective.
+    gtol
+        Relative gradient tolerance: the run also converges when the last step changed the
+        objective by at most ``tol · max(1, |f|)`` and ``max|g| ≤ gtol · max(1, |f|)``.
     hessian
         ``"observed"`` (exact Newton) or ``"expected"`` (Fisher scoring).
     max_halvings
@@ -86,6 +91,7 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         step, tau = _pd_solve(h, g)
         decrement = float(-g @ step)
         final = decrement / 2.0 <= tol * max(1.0, abs(f))
+        f_prev = f
         alpha = 1.0
         for _ in range(max_halvings + 1):
             trial = theta + alpha * step
@@ -112,5 +118,9 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
                 break
         if final:
             converged, message = True, "converged (Newton decrement below tol)"
+            break
+        scale = max(1.0, abs(f))
+        if abs(f_prev - f) <= tol * scale and np.max(np.abs(g), initial=0.0) <= gtol * scale:
+            converged, message = True, "converged (objective change and gradient below tol)"
             break
     return EngineResult(theta, f, converged, it, message, "newton", hist)
