@@ -121,3 +121,20 @@ def test_spec_objectives(spec, spec_data):
     m = pf.Model.from_spec(f"specs/{spec}.yaml")
     data, dims = spec_data[spec]
     check(m, data, "map", dims=dims)
+
+
+def test_minibatch_scaling_is_unbiased():
+    m = pf.Model("mb")
+    Xh, y = m.data("X", ("n", "p")), m.data("y", ("n",))
+    w = m.param("w", ("p",), prior=pf.Normal(0.0, 1.0))
+    m.observe(y, pf.Poisson(log_rate=Xh @ w))
+    yy = RNG.poisson(1.0, size=N).astype(float)
+    obj = m.compile({"X": X, "y": yy}, "map")
+    theta = np.array([0.1, -0.2, 0.05])
+    f, g, h = obj.evaluate(theta, 2)
+    halves = [np.arange(0, N, 2), np.arange(1, N, 2)]
+    parts = [obj.evaluate(theta, 2, data=obj.minibatch(r), obs_scale=N / len(r)) for r in halves]
+    assert np.mean([p[0] for p in parts]) == pytest.approx(f)
+    np.testing.assert_allclose(np.mean([p[1] for p in parts], axis=0), g)
+    np.testing.assert_allclose(np.mean([p[2] for p in parts], axis=0), h)
+    assert obj.minibatch(np.array([3]))["X"].shape == (1, P)

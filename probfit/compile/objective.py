@@ -144,7 +144,7 @@ class Objective:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, theta: np.ndarray, order: int = 2, hessian: str = "observed",
-                 data: Mapping[str, np.ndarray] | None = None
+                 data: Mapping[str, np.ndarray] | None = None, obs_scale: float = 1.0
                  ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """Smooth objective value, gradient (``order >= 1``) and Hessian (``order == 2``).
 
@@ -158,7 +158,10 @@ class Objective:
             ``"observed"`` (exact) or ``"expected"`` (Fisher scoring: expected second
             derivatives for the likelihood terms).
         data
-            Data to evaluate on (defaults to the bound data).
+            Data to evaluate on (defaults to the bound data), e.g. a :meth:`minibatch`.
+        obs_scale
+            Weight of the likelihood terms (``n / batch`` for an unbiased minibatch estimate);
+            prior and Jacobian terms are never scaled.
         """
         theta = np.asarray(theta, dtype=float)
         ctx = Context(self.layout, theta, self.data if data is None else data,
@@ -167,7 +170,8 @@ class Objective:
         grad = np.zeros(self.size) if order >= 1 else None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for f in self.factors:
-                total += self._factor(ctx, f, order, grad, hessian)
+                w = obs_scale if f.kind == "obs" else 1.0
+                total += self._factor(ctx, f, order, grad, hessian, w)
             if self.jacobian:
                 for s in self.layout:
                     u = theta[s.slice]
@@ -183,15 +187,17 @@ class Objective:
         return -total, (None if grad is None else -grad), hess
 
     def _factor(self, ctx: Context, f: Factor, order: int, grad: np.ndarray | None,
-                hessian: str) -> float:
+                hessian: str, weight: float = 1.0) -> float:
         x = f.value.value(ctx)
         vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
         lp = f.dist.logp(x, vals)
-        total = float(np.sum(lp))
+        total = weight * float(np.sum(lp))
         wrt = f.diff_args
         if order == 0 or not wrt:
             return total
         d1 = f.dist.dlogp(x, vals, wrt)
+        if weight != 1.0:
+            d1 = {k: weight * v for k, v in d1.items()}
         batch = np.ndim(lp)
         for name in wrt:
             e = f.expr_of(name)
@@ -202,6 +208,7 @@ class Objective:
         expected = hessian == "expected" and f.kind == "obs"
         d2 = f.dist.expected_d2logp(vals, wrt) if expected else f.dist.d2logp(x, vals, wrt)
         for (a, b), h in d2.items():
+            h = weight * np.asarray(h) if weight != 1.0 else h
             ea, eb = f.expr_of(a), f.expr_of(b)
             na, nb = np.ndim(d1[a]) - batch, np.ndim(d1[b]) - batch
             h = np.broadcast_to(h, np.shape(lp) + (np.shape(d1[a])[batch:] if na else ())
@@ -265,6 +272,38 @@ class Objective:
         if self.jacobian:
             smooth -= sum(s.bijector.log_det(theta[s.slice]) for s in self.layout)
         return smooth - self.penalty(theta) - sum(t.log_norm for t in self.l1)
+
+    # ------------------------------------------------------------------ minibatches
+    @property
+    def row_dim(self) -> str:
+        """The observation dim: the first dim of the first observed variable."""
+        dims = self.model.observations[0].handle.dims
+        if not dims:
+            raise DataError("the observed variable has no dims, so there are no rows to batch")
+        return dims[0]
+
+    def minibatch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The bound data restricted to ``rows`` of :attr:`row_dim` (for stochastic engines).
+
+        Evaluate it with ``evaluate(theta, order, data=batch, obs_scale=n_obs / len(rows))`` for
+        an unbiased estimate of the full objective.
+
+        Raises
+        ------
+        DataError
+            If a parameter is indexed by the row dim (per-row parameters cannot be batched).
+        """
+        dim = self.row_dim
+        for s in self.layout:
+            if dim in s.dims:
+                raise DataError(f"parameter {s.name!r} has the row dim {dim!r}; minibatches "
+                                "would leave it out of most batches")
+        rows = np.asarray(rows, dtype=np.intp)
+        out = {}
+        for name, arr in self.data.items():
+            dims = self.model.data_decls[name].handle.dims
+            out[name] = np.take(arr, rows, axis=dims.index(dim)) if dim in dims else arr
+        return out
 
     # ------------------------------------------------------------------ structure
     def obs_factors(self) -> list[Factor]:
