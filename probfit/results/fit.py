@@ -89,8 +89,14 @@ class Fit:
                             "posterior uncertainty")
         else:
             info = objective.hess(self.theta, hessian)
-            self.cov = _invert_information(info, objective.layout.labels())
-            self.se = self._constrained_se()
+            try:
+                self.cov = _invert_information(info, objective.layout.labels())
+            except SingularInformationError as err:
+                if self.converged:
+                    raise
+                self.se_note = f"not reported: the fit did not converge and {err}"
+            else:
+                self.se = self._constrained_se()
 
     # ------------------------------------------------------------------ uncertainty
     def _constrained_se(self) -> dict[str, np.ndarray]:
