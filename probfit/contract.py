@@ -7,8 +7,9 @@ These are the only places where the data-sized work of an objective happens: ``J
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import blas
 
-__all__ = ["bilinear", "contract", "gram", "is_const", "sum_to_shape"]
+__all__ = ["bilinear", "contract", "gram", "is_const", "sum_to_shape", "weighted_gram"]
 
 
 def sum_to_shape(u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -52,9 +53,29 @@ def is_const(j: np.ndarray) -> bool:
     return j.ndim == 1 or all(s == 1 for s in j.shape[:-1])
 
 
+def weighted_gram(x: np.ndarray, h: np.ndarray, buffer: np.ndarray | None = None) -> np.ndarray:
+    """``Xᵀ diag(h) X`` for a C-contiguous ``(n, p)`` matrix: one BLAS ``syrk`` on the rows
+    scaled by ``sqrt|h|`` when ``h`` has one sign (always, for log-concave likelihoods), one
+    ``gemm`` otherwise. ``buffer`` (same shape as ``x``) receives the scaled rows, so repeated
+    calls allocate nothing data-sized."""
+    if buffer is None or buffer.shape != x.shape:
+        buffer = np.empty_like(x)
+    h = h.reshape(-1)
+    sign = -1.0 if np.all(h <= 0.0) else 1.0 if np.all(h >= 0.0) else 0.0
+    if sign == 0.0 or not x.flags.c_contiguous:
+        np.multiply(x, h[:, None], out=buffer)
+        return x.T @ buffer
+    np.multiply(x, np.sqrt(np.abs(h))[:, None], out=buffer)
+    upper = blas.dsyrk(sign, buffer.T, trans=0, lower=0)
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
 def gram(ja: np.ndarray, va: tuple[int, ...], na: int, h: np.ndarray, jb: np.ndarray,
-          vb: tuple[int, ...], nb: int) -> np.ndarray:
-    """``Σ_batch J_aᵀ h J_b`` for scalar or vector (event) arguments."""
+         vb: tuple[int, ...], nb: int, buffer: np.ndarray | None = None) -> np.ndarray:
+    """``Σ_batch J_aᵀ h J_b`` for scalar or vector (event) arguments.
+
+    When ``J_a`` and ``J_b`` are the same 2-d matrix (a GLM's design ``X``) this is
+    :func:`weighted_gram`, using ``buffer`` as its work space."""
     batch = h.shape[: h.ndim - na - nb]
     if na == 0 and nb == 0:
         if is_const(ja) and is_const(jb):
@@ -65,6 +86,8 @@ def gram(ja: np.ndarray, va: tuple[int, ...], na: int, h: np.ndarray, jb: np.nda
         if is_const(jb):
             return np.outer(contract(h, ja, va), jb.reshape(-1, jb.shape[-1])[0])
         if va == vb == batch:
+            if ja is jb and ja.ndim == 2 and ja.dtype == np.float64:
+                return weighted_gram(ja, h, buffer)
             a2 = ja.reshape(-1, ja.shape[-1])
             b2 = jb.reshape(-1, jb.shape[-1])
             return a2.T @ (h.reshape(-1, 1) * b2)

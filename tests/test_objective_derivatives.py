@@ -138,3 +138,14 @@ def test_minibatch_scaling_is_unbiased():
     np.testing.assert_allclose(np.mean([p[1] for p in parts], axis=0), g)
     np.testing.assert_allclose(np.mean([p[2] for p in parts], axis=0), h)
     assert obj.minibatch(np.array([3]))["X"].shape == (1, P)
+
+
+@pytest.mark.parametrize("signs", ["neg", "pos", "mixed"])
+def test_weighted_gram_matches_dense(signs):
+    from probfit.contract import weighted_gram
+
+    x = RNG.normal(size=(50, 4))
+    h = {"neg": -RNG.random(50), "pos": RNG.random(50), "mixed": RNG.normal(size=50)}[signs]
+    buf = np.empty_like(x)
+    np.testing.assert_allclose(weighted_gram(x, h, buf), x.T @ (h[:, None] * x), rtol=1e-12,
+                               atol=1e-12)

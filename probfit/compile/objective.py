@@ -99,6 +99,7 @@ class Objective:
         self.model, self.data, self.sizes = model, data, sizes
         self.method, self.jacobian = method, jacobian
         self.layout = _layout(model, sizes)
+        self._buffers: dict[tuple[int, ...], np.ndarray] = {}
         self.factors: list[Factor] = []
         self.l1: list[L1Term] = []
         for o in model.observations:
@@ -218,7 +219,8 @@ class Objective:
                 for pb, mb in jb.items():
                     if a == b and self.layout[pb].start < self.layout[pa].start:
                         continue
-                    block = gram(ma, ea.value(ctx).shape, na, h, mb, eb.value(ctx).shape, nb)
+                    block = gram(ma, ea.value(ctx).shape, na, h, mb, eb.value(ctx).shape, nb,
+                                 self._buffer(ma) if ma is mb else None)
                     ctx.add_hess(pa, pb, block)
                     if a != b or pa != pb:
                         ctx.add_hess(pb, pa, block.T)
@@ -227,6 +229,15 @@ class Objective:
                 e = f.expr_of(name)
                 e.curv(ctx, sum_to_shape(np.asarray(d1[name], dtype=float), e.value(ctx).shape))
         return total
+
+    def _buffer(self, like: np.ndarray) -> np.ndarray | None:
+        """A reusable work array shaped like a data-sized Jacobian (for ``XᵀWX``)."""
+        if like.ndim != 2:
+            return None
+        buf = self._buffers.get(like.shape)
+        if buf is None:
+            buf = self._buffers[like.shape] = np.empty(like.shape)
+        return buf
 
     def value(self, theta: np.ndarray) -> float:
         """Smooth objective value."""

@@ -1,11 +1,13 @@
 """Starting points: user values first, then the GLM mean-start, then neutral defaults.
 
-The GLM mean-start (as in R's ``glm``): for a likelihood whose mean-carrying argument is an
-affine function of unconstrained parameters (``X @ w + b``), start from the least-squares fit
-of the link applied to a slightly shrunk response, ``g(μ₀) ≈ Jθ``. Scale-like parameters used
-directly as a Normal/StudentT/Laplace ``scale`` or a Gamma ``shape`` then get moment estimates
-from the residuals. Everything else starts at the bijector image of 0 (1 for positive
-parameters, the centre of an interval, the uniform simplex).
+The GLM mean-start: for a likelihood whose mean-carrying argument is an affine function of
+unconstrained parameters (``X @ w + b``), the link applied to a slightly shrunk response
+``g(μ₀)`` is matched in least squares by the intercept-like parameters alone (coefficients stay
+at 0, so ``η = g(mean response)`` and no data-sized work is done); a predictor without an
+intercept gets the least-squares fit ``g(μ₀) ≈ Jθ`` over its whole design, as in R's ``glm``.
+Scale-like parameters used directly as a Normal/StudentT/Laplace ``scale`` or a Gamma
+``shape`` then get moment estimates from the residuals. Everything else starts at the bijector
+image of 0 (1 for positive parameters, the centre of an interval, the uniform simplex).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from scipy import linalg, special
 
 from probfit.compile.context import Context
 from probfit.compile.objective import Objective
-from probfit.contract import contract, gram
+from probfit.contract import contract, gram, is_const
 from probfit.dsl.expr import Expr, Param
 from probfit.errors import SpecError
 
@@ -123,6 +125,11 @@ def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> 
         return
     jac = e.jac(ctx)
     names = sorted(jac, key=lambda p: objective.layout[p].start)
+    # the GLM mean-start: when the predictor has intercept-like parameters (the same
+    # Jacobian on every row) fit only those, with no data-sized work; otherwise least squares
+    # on the whole design
+    intercepts = [p for p in names if is_const(jac[p])]
+    names = intercepts or names
     shape = e.value(ctx).shape
     resid = target - e.value(ctx)
     ones = np.ones(resid.shape)
@@ -140,7 +147,7 @@ def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> 
         k = sl.stop - sl.start
         theta[sl] += delta[pos:pos + k]
         pos += k
-    given.update(names)
+    given.update(jac)
     _scale_start(objective, f, theta, given, arg)
 
 

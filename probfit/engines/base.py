@@ -51,3 +51,5 @@ class EngineResult:
     engine: str
     history: History = field(default_factory=History)
     separated: list[str] | None = None
+    hess: np.ndarray | None = None  # the objective's Hessian at theta, when the engine has it
+    hessian: str = "observed"  # which Hessian ``hess`` is

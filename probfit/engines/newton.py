@@ -93,9 +93,12 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         final = decrement / 2.0 <= tol * max(1.0, abs(f))
         f_prev = f
         alpha = 1.0
-        for _ in range(max_halvings + 1):
+        for halving in range(max_halvings + 1):
             trial = theta + alpha * step
-            f_new = objective.value(trial)
+            # the full step is accepted almost always: evaluate its derivatives at once
+            new = objective.evaluate(trial, 2, hessian) if halving == 0 else \
+                (objective.value(trial), None, None)
+            f_new = new[0]
             if np.isfinite(f_new) and f_new <= f - 1e-4 * alpha * decrement + 1e-12 * abs(f):
                 break
             alpha *= 0.5
@@ -107,7 +110,7 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
             message = f"line search failed at iteration {it}"
             break
         theta = trial
-        f, g, h = objective.evaluate(theta, 2, hessian)
+        f, g, h = new if new[1] is not None else objective.evaluate(theta, 2, hessian)
         hist.record(objective=f, grad_norm=np.max(np.abs(g), initial=0.0),
                     step_norm=alpha * float(np.linalg.norm(step)), step_size=alpha, shift=tau,
                     decrement=decrement)
@@ -123,4 +126,5 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         if abs(f_prev - f) <= tol * scale and np.max(np.abs(g), initial=0.0) <= gtol * scale:
             converged, message = True, "converged (objective change and gradient below tol)"
             break
-    return EngineResult(theta, f, converged, it, message, "newton", hist)
+    return EngineResult(theta, f, converged, it, message, "newton", hist,
+                        hess=h if not objective.l1 else None, hessian=hessian)

@@ -88,7 +88,8 @@ class Fit:
                             "approximation at coefficients that are exactly zero; use VI for "
                             "posterior uncertainty")
         else:
-            info = objective.hess(self.theta, hessian)
+            info = result.hess if result.hess is not None and result.hessian == hessian \
+                else objective.hess(self.theta, hessian)
             try:
                 self.cov = _invert_information(info, objective.layout.labels())
             except SingularInformationError as err:

@@ -1,0 +1,1 @@
+"""Peer-comparison benchmarks (run on demand with ``python -m benchmarks.run``)."""
