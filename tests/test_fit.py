@@ -24,6 +24,7 @@ def poisson_fit():
 def test_named_params_and_shapes(poisson_fit):
     _, _, fit = poisson_fit
     assert fit.params["w"].shape == (2,) and fit.params["b"].shape == ()
+    assert fit.dims == {"w": ("p",), "b": ()}
     assert fit.se["w"].shape == (2,)
     assert fit.converged and fit.method == "mle" and fit.engine == "newton"
 

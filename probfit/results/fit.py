@@ -136,6 +136,11 @@ class Fit:
 
     # ------------------------------------------------------------------ statistics
     @property
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        """Named dims of each parameter (sizes are the shapes of :attr:`params`)."""
+        return {s.name: s.dims for s in self.objective.layout}
+
+    @property
     def n_obs(self) -> int:
         """Number of observations (rows of the first observed variable)."""
         return self.objective.n_obs
