@@ -51,3 +51,4 @@ class EngineResult:
     engine: str
     history: History = field(default_factory=History)
     separated: list[str] | None = None
+    state: object | None = None  # engine state for resumption (the adam engine's AdamState)
