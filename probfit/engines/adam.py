@@ -38,7 +38,7 @@ def adam(objective: Objective, theta0: np.ndarray, *, optimizer: Optimizer | Non
          epochs: int | None = None, seed: int = 0, clip: GlobalNormClip | float | None = None,
          validation: float = 0.0, patience: int = 10, min_delta: float = 0.0,
          tol: float = 1e-10, gtol: float = 1e-6, window: int = 20, max_rollbacks: int = 20,
-         blowup: float = 1e6, checkpoint_every: int | None = None,
+         blowup: float = 1e3, checkpoint_every: int | None = None,
          checkpoint: Checkpoint | None = None, resume: AdamState | str | Path | None = None,
          monitor: Callable[[np.ndarray, int], str | None] | None = None) -> EngineResult:
     """Minimise the objective (smooth part plus L1 terms) with a first-order update rule.
