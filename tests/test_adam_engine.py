@@ -127,6 +127,10 @@ def test_early_stopping_restores_the_best_parameters():
     assert np.linalg.norm(fit.theta) == pytest.approx(fit.history["param_norm"][best], rel=1e-12)
     assert fit.engine_state.val_rows.size == 18
     assert np.intersect1d(fit.engine_state.val_rows, fit.engine_state.train_rows).size == 0
+    again = m.fit(data, engine="adam", optimizer=pf.optim.SGD(), lr=0.001, validation=0.3,
+                  patience=5, resume=fit.engine_state)
+    np.testing.assert_array_equal(again.theta, fit.theta)  # a stopped run stays stopped
+    assert again.n_iter == fit.n_iter and again.message == fit.message
 
 
 def _poisson():

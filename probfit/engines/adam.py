@@ -247,6 +247,9 @@ class _Run:
             hist.record(**row)
         converged, message = False, ""
         while True:
+            if self.val_data is not None and s.bad_epochs >= lim.patience:
+                converged, message = True, self.early_message(lim)  # resumed a stopped run
+                break
             if s.step >= lim.max_iter:
                 message = f"reached max_iter={lim.max_iter} steps"
                 break
@@ -314,6 +317,12 @@ class _Run:
                             f"{message}; {s.rollbacks} rollback(s)" if s.rollbacks else message,
                             "adam", hist, state=self.snapshot())
 
+    def early_message(self, lim: _Limits) -> str:
+        s = self.s
+        return (f"early stopping at epoch {s.epoch}: no validation improvement for "
+                f"{lim.patience} epochs; restored the best parameters (epoch {s.best_epoch}, "
+                f"held-out loss {s.best_val:.6g})")
+
     def end_epoch(self, row: dict[str, float], lim: _Limits,
                   monitor: Callable[[np.ndarray, int], str | None] | None
                   ) -> tuple[bool, str] | None:
@@ -336,10 +345,7 @@ class _Run:
                 s.bad_epochs += 1
                 if s.bad_epochs >= lim.patience:
                     s.theta = s.best_theta.copy()
-                    return True, (f"early stopping at epoch {s.epoch}: no validation "
-                                  f"improvement for {lim.patience} epochs; restored the best "
-                                  f"parameters (epoch {s.best_epoch}, held-out loss "
-                                  f"{s.best_val:.6g})")
+                    return True, self.early_message(lim)
         if monitor is not None:
             msg = monitor(s.theta, s.step)
             if msg:
