@@ -3,6 +3,9 @@ early stopping, the divergence guard, and bit-exact checkpoint/resume."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,7 +13,8 @@ import probfit as pf
 from probfit.compile.start import initial_theta
 from probfit.engines.adam import AdamState
 
-#: On convex models adam (default Adam, lr=0.05) must match Newton within these tolerances.
+#: On convex models adam (default Adam, lr=0.05, started at zero coefficients) must match
+#: Newton within these tolerances.
 OBJ_RTOL = 1e-8  # full objective gap relative to max(1, |f|)
 SE_TOL = 1e-4  # parameter difference in units of Newton's standard error
 
@@ -21,7 +25,8 @@ def test_adam_reaches_the_newton_optimum(spec, method, spec_data):
     m = pf.Model.from_spec(f"specs/{spec}.yaml")
     data, dims = spec_data[spec]
     ref = m.fit(data, method=method, engine="newton", dims=dims)
-    fit = m.fit(data, method=method, engine="adam", dims=dims, lr=0.05)
+    init = {"w": np.zeros(3), "b": 0.0} | ({"sigma": 1.0} if "sigma" in ref.params else {})
+    fit = m.fit(data, method=method, engine="adam", dims=dims, lr=0.05, init=init)
     assert fit.converged, fit.message
     assert fit.engine == "adam"
     f_ref = ref.objective.total(ref.theta)
@@ -46,6 +51,26 @@ def test_other_update_rules_reach_the_optimum(optimizer, spec_data):
     fit = m.fit(data, method="map", engine="adam", optimizer=optimizer, lr=lr)
     assert fit.converged, fit.message
     np.testing.assert_allclose(fit.params["w"], ref.params["w"], atol=1e-3 * ref.se["w"].min())
+
+
+def test_minibatch_estimates_average_to_the_full_objective(spec_data):
+    m = pf.Model.from_spec("specs/logistic.yaml")
+    data, _ = spec_data["logistic"]
+    obj = m.compile(data, "map")
+    theta = np.random.default_rng(1).normal(size=obj.size)
+    f, g, _ = obj.evaluate(theta, 1)
+    parts = np.random.default_rng(2).permutation(obj.n_obs).reshape(6, -1)
+    est = [obj.evaluate(theta, 1, data=obj.minibatch(r), obs_scale=obj.n_obs / r.size)
+           for r in parts]
+    assert np.mean([e[0] for e in est]) == pytest.approx(f, rel=1e-12)
+    np.testing.assert_allclose(np.mean([e[1] for e in est], axis=0), g, rtol=1e-10)
+
+
+def test_optimizers_doc_example_runs(capsys):
+    text = Path("docs/optimizers.md").read_text()
+    for code in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        exec(compile(code, "docs/optimizers.md", "exec"), {})
+    assert "converged" in capsys.readouterr().out
 
 
 def _lasso():
@@ -219,6 +244,14 @@ def test_resume_with_different_options_is_refused():
         m.fit(data, method="map", engine="adam", lr=0.01, resume=fit.engine_state)
     with pytest.raises(pf.EngineError, match="cannot read an adam checkpoint"):
         m.fit(data, method="map", engine="adam", resume="no/such/file.npz")
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
+    m, data = _lasso()
+    path = tmp_path / "other.npz"
+    np.savez(path, theta=np.zeros(7))
+    with pytest.raises(pf.EngineError, match="not an adam checkpoint"):
+        m.fit(data, method="map", engine="adam", resume=path)
 
 
 @pytest.mark.parametrize(("options", "match"), [
