@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,19 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+@dataclass(frozen=True)
 class _Limits:
-    def __init__(self, **kw: Any) -> None:
-        self.__dict__.update(kw)
+    """Stopping rules and guard settings of one call (they may change between resumptions)."""
+
+    max_iter: int
+    epochs: int | None
+    patience: int
+    min_delta: float
+    tol: float
+    gtol: float
+    window: int
+    max_rollbacks: int
+    blowup: float
 
 
 class _Run:
