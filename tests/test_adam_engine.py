@@ -264,3 +264,27 @@ def test_bad_options_raise_engine_error(options, match):
     m, data = _lasso()
     with pytest.raises(pf.EngineError, match=match):
         m.fit(data, method="map", engine="adam", **options)
+
+
+def test_clip_and_schedule_act_on_the_steps(spec_data):
+    m = pf.Model.from_spec("specs/poisson.yaml")
+    data, _ = spec_data["poisson"]
+    init = {"w": np.zeros(3), "b": 0.0}
+    fit = m.fit(data, method="map", engine="adam", optimizer=pf.optim.SGD(), clip=2.0,
+                lr=pf.optim.Exponential(1e-2, gamma=0.9), max_iter=5, init=init)
+    assert np.all(fit.history["grad_norm"] > 2.0)
+    np.testing.assert_allclose(fit.history["step_norm"], 1e-2 * 0.9 ** np.arange(5) * 2.0,
+                               rtol=1e-12)
+    np.testing.assert_allclose(fit.history["lr"], 1e-2 * 0.9 ** np.arange(5), rtol=1e-15)
+    assert not fit.converged and "max_iter=5" in fit.message
+
+
+def test_separation_stops_an_adam_mle_fit():
+    x = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0])
+    m = pf.Model("sep")
+    xh, yh = m.data("x", ("n",)), m.data("y", ("n",))
+    w, b = m.param("w"), m.param("b")
+    m.observe(yh, pf.Bernoulli(logit=xh * w + b))
+    with pytest.warns(pf.SeparationWarning):
+        fit = m.fit({"x": x, "y": (x > 0).astype(float)}, engine="adam", lr=0.5)
+    assert not fit.converged and "separation" in fit.message
