@@ -177,6 +177,11 @@ def test_divergence_guard_rolls_back_and_halves_the_step():
     rollbacks = fit.history["rollbacks"]
     assert rollbacks[-1] >= 5 and "rollback" in fit.message
     assert fit.history["lr"][-1] == 0.5 ** rollbacks[-1]
+    # rows describe the accepted (retried) steps: the first one already needed halving, and
+    # SGD moves by lr · ‖g‖
+    assert rollbacks[0] >= 1 and fit.history["lr"][0] == 0.5 ** rollbacks[0]
+    np.testing.assert_allclose(fit.history["step_norm"],
+                               fit.history["lr"] * fit.history["grad_norm"], rtol=1e-8)
     assert fit.converged, fit.message
     np.testing.assert_allclose(fit.params["w"], ref.params["w"], atol=1e-5)
 

@@ -253,9 +253,6 @@ class _Run:
     def loop(self, lim: _Limits, every: int | None, checkpoint: Checkpoint | None,
              monitor: Callable[[np.ndarray, int], str | None] | None) -> EngineResult:
         s = self.s
-        hist = History()
-        for row in s.history:
-            hist.record(**row)
         converged, message = False, ""
         while True:
             if self.val_data is not None and s.bad_epochs >= lim.patience:
@@ -272,7 +269,8 @@ class _Run:
             while self.bad(f, g, lim):
                 if s.prev_step < 0:
                     raise ConvergenceError(f"the objective or its gradient is not finite at the "
-                                           f"starting point (loss={f}); give init= values", hist)
+                                           f"starting point (loss={f}); give init= values",
+                                           self.history())
                 s.consecutive += 1
                 s.rollbacks += 1
                 if s.consecutive > lim.max_rollbacks:
@@ -280,10 +278,11 @@ class _Run:
                         f"diverged: the loss stayed non-finite or exploding after "
                         f"{lim.max_rollbacks} consecutive rollbacks halving the learning rate "
                         f"(now {self.schedule.lr(s.prev_step) * s.lr_scale:.3g}) at step "
-                        f"{s.step}; lower lr or add clip=", hist)
+                        f"{s.step}; lower lr or add clip=", self.history())
                 s.lr_scale *= 0.5
-                s.theta, s.opt = self.propose(s.prev_theta, s.prev_opt, s.prev_grad,
-                                              self.schedule.lr(s.prev_step) * s.lr_scale)
+                rate = self.schedule.lr(s.prev_step) * s.lr_scale
+                s.theta, s.opt = self.propose(s.prev_theta, s.prev_opt, s.prev_grad, rate)
+                s.history[-1].update(lr=rate, rollbacks=s.rollbacks, **self.norms())
                 f, g = self.loss_grad(s.theta, data, scale)
             s.consecutive = 0
             if not math.isfinite(s.f_ref):
@@ -303,9 +302,7 @@ class _Run:
             s.prev_theta, s.prev_opt, s.prev_grad, s.prev_step = s.theta, s.opt, grad, s.step
             s.theta, s.opt = self.propose(s.theta, s.opt, grad, rate)
             row = {"loss": f, "lr": rate, "grad_norm": float(np.linalg.norm(sub)),
-                   "step_norm": float(np.linalg.norm(s.theta - s.prev_theta)),
-                   "param_norm": float(np.linalg.norm(s.theta)), "epoch": s.epoch,
-                   "rollbacks": s.rollbacks}
+                   **self.norms(), "epoch": s.epoch, "rollbacks": s.rollbacks}
             s.step += 1
             s.position += 1
             s.epoch_loss += f
@@ -313,7 +310,6 @@ class _Run:
             if s.position == self.n_batches:
                 stop = self.end_epoch(row, lim, monitor)
             s.history.append(row)
-            hist.record(**row)
             if every is not None and s.step % every == 0:
                 state = self.snapshot()
                 if callable(checkpoint):
@@ -326,7 +322,20 @@ class _Run:
         theta = s.theta
         return EngineResult(theta, float(self.obj.total(theta)), converged, s.step,
                             f"{message}; {s.rollbacks} rollback(s)" if s.rollbacks else message,
-                            "adam", hist, state=self.snapshot())
+                            "adam", self.history(), state=self.snapshot())
+
+    def norms(self) -> dict[str, float]:
+        """Step and parameter norms of the last update."""
+        s = self.s
+        return {"step_norm": float(np.linalg.norm(s.theta - s.prev_theta)),
+                "param_norm": float(np.linalg.norm(s.theta))}
+
+    def history(self) -> History:
+        """The per-step records as a :class:`History`."""
+        hist = History()
+        for row in self.s.history:
+            hist.record(**row)
+        return hist
 
     def early_message(self, lim: _Limits) -> str:
         s = self.s
