@@ -17,7 +17,7 @@ _ARRAYS = ("theta", "perm", "train_rows", "val_rows", "best_theta", "prev_theta"
 _DICTS = ("opt", "prev_opt")
 
 
-@dataclass
+@dataclass(repr=False)
 class AdamState:
     """Everything an ``adam`` run needs to continue bit for bit where it stopped.
 
@@ -63,6 +63,10 @@ class AdamState:
     prev_grad: np.ndarray = field(default_factory=lambda: np.zeros(0))
     prev_step: int = -1
     history: list[dict[str, float]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (f"AdamState(step={self.step}, epoch={self.epoch}, position={self.position}, "
+                f"{self.theta.size} parameters, {self.config['optimizer']})")
 
     def copy(self) -> AdamState:
         """A deep copy (arrays and nested records are not shared)."""
