@@ -100,6 +100,25 @@ def test_proximal_step_gives_exact_zeros_matching_lbfgs():
     assert fit.se is None and "L1" in fit.se_note
 
 
+@pytest.mark.parametrize("optimizer", [pf.optim.SGD(), pf.optim.Adam(eps=1e-3)], ids=repr)
+def test_one_proximal_step_is_a_soft_threshold_in_the_update_metric(optimizer):
+    m, data = _lasso()
+    init = {"b": 0.1, "w": [0.5, -0.5, 0.01, -0.01, 0.0, 2.0]}
+    fit = m.fit(data, method="map", engine="adam", optimizer=optimizer, lr=0.02, max_iter=1,
+                init=init)
+    obj = fit.objective
+    theta0 = np.array([0.1, *init["w"]])
+    g = obj.grad(theta0)
+    # per-coordinate step factor: 1 for SGD; 1/(√v̂ + eps) = 1/(|g| + eps) after one Adam step
+    factor = np.ones_like(g) if isinstance(optimizer, pf.optim.SGD) else 1 / (np.abs(g) + 1e-3)
+    z = theta0 - 0.02 * factor * g
+    expected = z.copy()
+    threshold = 0.02 * factor[1:] / 0.02  # lr · factor · (1 / Laplace scale)
+    expected[1:] = np.sign(z[1:]) * np.maximum(np.abs(z[1:]) - threshold, 0.0)
+    np.testing.assert_allclose(fit.theta, expected, rtol=1e-12, atol=1e-15)
+    assert np.any(fit.theta[1:] == 0.0)
+
+
 def test_minibatch_loss_and_sgd_step_use_n_over_batch_scaling(spec_data):
     m = pf.Model.from_spec("specs/poisson.yaml")
     data, _ = spec_data["poisson"]
