@@ -4,7 +4,7 @@
 >>> m = pf.Model("churn")
 """
 
-from probfit import datasets, errors
+from probfit import datasets, errors, optim
 from probfit.compile import Objective, compile_objective
 from probfit.distributions import (
     Bernoulli,
@@ -59,5 +59,5 @@ __all__ = [
     "NegativeBinomial", "Normal", "Objective", "Poisson", "ProbfitError", "ProbfitWarning",
     "SeparationWarning", "SingularInformationError", "SpecError", "StudentT", "Summary",
     "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
-    "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
+    "log", "log_softmax", "optim", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]

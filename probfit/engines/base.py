@@ -53,3 +53,4 @@ class EngineResult:
     separated: list[str] | None = None
     hess: np.ndarray | None = None  # the objective's Hessian at theta, when the engine has it
     hessian: str = "observed"  # which Hessian ``hess`` is
+    state: object | None = None  # engine state for resumption (the adam engine's AdamState)

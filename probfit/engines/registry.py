@@ -11,6 +11,7 @@ import numpy as np
 from probfit.compile.objective import Objective
 from probfit.compile.start import initial_theta
 from probfit.diagnostics.separation import binary_predictor, separated_coefficients
+from probfit.engines.adam import adam
 from probfit.engines.base import EngineResult
 from probfit.engines.lbfgs import lbfgs
 from probfit.engines.newton import newton
@@ -19,6 +20,7 @@ from probfit.errors import EngineError, SeparationWarning
 __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
 ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs}
+ENGINES["adam"] = adam
 
 #: Above this many free parameters Newton's dense Hessian is not the default.
 NEWTON_MAX_PARAMS = 2000

@@ -57,6 +57,9 @@ class Fit:
     converged, n_iter, history, message
         What the engine reported; ``history`` holds per-iteration objective, gradient norm and
         step norm.
+    engine_state
+        What the engine needs to continue the run (``engine="adam"``: an ``AdamState`` to pass
+        back as ``resume=``), else ``None``.
     """
 
     def __init__(self, objective: Objective, result: EngineResult,
@@ -71,6 +74,7 @@ class Fit:
         self.message = result.message
         self.history: History = result.history
         self.separated = result.separated
+        self.engine_state = result.state
         self.jacobian = objective.jacobian
         self.coords = _check_coords(coords, objective)
         self.params = objective.unpack(self.theta)
