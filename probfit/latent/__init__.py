@@ -1,0 +1,1 @@
+"""Discrete latent variables: enumeration, EM fits and their results."""
