@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg
 from scipy.special import gammaln, log_softmax, xlogy
 
 from probfit.distributions import Dirichlet
@@ -81,10 +80,11 @@ class Block:
         n, d = self.x.shape
         out = np.empty((n, k))
         for j in range(k):
-            chol = linalg.cholesky(covs[j], lower=True)
-            sol = linalg.solve_triangular(chol, (self.x - mu[j]).T, lower=True)
+            chol = np.linalg.cholesky(covs[j])
+            prec = np.linalg.inv(chol).T
+            sol = self.x @ prec - mu[j] @ prec
             out[:, j] = (-0.5 * d * _LOG_2PI - np.sum(np.log(np.diag(chol)))
-                         - 0.5 * np.einsum("ij,ij->j", sol, sol))
+                         - 0.5 * np.einsum("ij,ij->i", sol, sol))
         return out
 
     def _covs(self, values, k):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class CholeskySPD(Bijector):
         return self.n_blocks * self.per_block
 
     def _tril(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.tril_indices(self.d)
+        return _tril_indices(self.d)
 
     def _chol(self, u: np.ndarray) -> np.ndarray:
         """Cholesky factors, shape ``(n_blocks, d, d)``."""
@@ -115,3 +116,11 @@ class CholeskySPD(Bijector):
 
     def log_det_hess(self, u: np.ndarray) -> np.ndarray:
         return np.zeros((self.size_u, self.size_u))
+
+
+@lru_cache(maxsize=32)
+def _tril_indices(d: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.tril_indices(d)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
