@@ -48,6 +48,7 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
+from probfit.latent import LatentFit, align_components, match_components
 from probfit.results import Fit, Summary
 from probfit.spec import ModelSpec, load_spec
 
@@ -57,8 +58,9 @@ __all__ = [
     "Bernoulli", "Beta", "Binomial", "Categorical", "ConvergenceError", "ConvergenceWarning",
     "DataError", "Dirichlet", "Distribution", "DistributionError", "EngineError", "Exponential",
     "Expr", "Fit", "Flat", "Gamma", "HalfNormal", "Laplace", "Model", "ModelSpec",
-    "MultivariateNormal", "NegativeBinomial", "Normal", "Objective", "Poisson", "ProbfitError", "ProbfitWarning",
+    "NegativeBinomial", "Normal", "Objective", "Poisson", "ProbfitError", "ProbfitWarning",
     "SeparationWarning", "SingularInformationError", "SpecError", "StudentT", "Summary",
     "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
     "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]
+__all__ += ["LatentFit", "MultivariateNormal", "align_components", "match_components"]

@@ -118,8 +118,8 @@ class MultivariateNormal(Family):
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
         d = self._d(x, v)
         shape = self._batch_shape(x, v)
-        r = np.broadcast_to(x - v["loc"], shape + (d,))
-        chol = np.linalg.cholesky(np.broadcast_to(v["cov"], shape + (d, d)))
+        r = np.broadcast_to(x - v["loc"], (*shape, d))
+        chol = np.linalg.cholesky(np.broadcast_to(v["cov"], (*shape, d, d)))
         z = np.linalg.solve(chol, r[..., None])[..., 0]
         half_logdet = np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
         return -0.5 * d * _LOG_2PI - half_logdet - 0.5 * np.sum(z * z, axis=-1)
@@ -170,18 +170,18 @@ class MultivariateNormal(Family):
         d = self._d(None, v)
         shape = size_tuple(size) + self._param_shape(v)
         chol = np.linalg.cholesky(v["cov"])
-        z = rng.standard_normal(shape + (d,))
+        z = rng.standard_normal((*shape, d))
         return v["loc"] + np.einsum("...ij,...j->...i", chol, z)
 
     def mean_of(self, vals: Any) -> np.ndarray:
         """The mean vector ``loc`` (broadcast to the batch shape)."""
         v = self._vals(vals)
         d = self._d(None, v)
-        return np.broadcast_to(v["loc"], self._param_shape(v) + (d,)).copy()
+        return np.broadcast_to(v["loc"], (*self._param_shape(v), d)).copy()
 
     def variance_of(self, vals: Any) -> np.ndarray:
         """Marginal variances: the diagonal of ``cov``."""
         v = self._vals(vals)
         d = self._d(None, v)
         diag = np.diagonal(v["cov"], axis1=-2, axis2=-1)
-        return np.broadcast_to(diag, self._param_shape(v) + (d,)).copy()
+        return np.broadcast_to(diag, (*self._param_shape(v), d)).copy()

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 from scipy import linalg
-from scipy.special import logsumexp
 
 from probfit.compile.start import initial_theta
 from probfit.engines.base import EngineResult, History
@@ -119,11 +118,18 @@ class _Run:
     def objective(self, theta: np.ndarray) -> tuple[float, float, float, float, np.ndarray]:
         """``(F, loglik, log_prior, penalty, log-responsibilities)`` at ``theta``."""
         j = self.joint(theta)
-        lse = logsumexp(j, axis=1)
+        lse = _logsumexp_rows(j)
         ll = float(np.sum(lse))
         lp = self.p.log_prior(theta)
         pen = self.penalty(theta)
         return ll + lp - pen, ll, lp, pen, j - lse[:, None]
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """Row-wise ``log Σ_j exp(a_nj)``, shifted by the row maximum."""
+    top = np.max(a, axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return top + np.log(np.sum(np.exp(a - top[:, None]), axis=1))
 
 
 def _damped_solve(h: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -269,6 +275,7 @@ def _collapsed(problem: LatentProblem, blocks: list[Block], values: dict[str, np
     nk = resp.sum(axis=0)
     comp_blocks = [b for b in blocks if b.family != "latent"]
     out = []
+    spread = {id(b): float(np.mean(np.var(b.x, axis=0))) or 1.0 for b in comp_blocks}
     for j in range(problem.k):
         names = ", ".join(b.describe_component(j) for b in comp_blocks) or f"{problem.latent}={j}"
         where = f"component {j} of latent {problem.latent!r} ({names})"
@@ -280,7 +287,7 @@ def _collapsed(problem: LatentProblem, blocks: list[Block], values: dict[str, np
                 cov = values[b.args["cov"]]
                 cj = cov[j] if b.extra["cov_indexed"] else cov
                 d = cj.shape[-1]
-                scale = float(np.mean(np.var(b.x, axis=0))) or 1.0
+                scale = spread[id(b)]
                 ev = float(np.linalg.eigvalsh(cj)[0])
                 if ev <= 1e-8 * scale or (b.covariance == "full" and b.extra["cov_indexed"]
                                          and nk[j] < d + 1):
@@ -289,7 +296,7 @@ def _collapsed(problem: LatentProblem, blocks: list[Block], values: dict[str, np
             elif b.family == "normal" and b.args["scale"] is not None:
                 s = values[b.args["scale"]]
                 sj = s[j] if b.extra["scale_indexed"] else s
-                if np.min(sj) ** 2 <= 1e-8 * (float(np.var(b.x)) or 1.0):
+                if np.min(sj) ** 2 <= 1e-8 * spread[id(b)]:
                     out.append(f"{where} is collapsing: N_k = {nk[j]:.3g} rows, scale "
                                f"{float(np.min(sj)):.3g}")
     return out

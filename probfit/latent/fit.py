@@ -156,7 +156,7 @@ class LatentFit(Fit):
             if name in covariates:
                 bound[name] = arr
             else:
-                bound[name] = np.zeros((rows,) + arr.shape[1:])
+                bound[name] = np.zeros((rows, *arr.shape[1:]))
         lat = self.problem.latent_factor
         ctx = self.objective.data_context(self.theta, bound)
         vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in lat.args.items()}

@@ -46,7 +46,7 @@ class Block:
 
     # ---------------------------------------------------------------- E-step
     def logdens(self, values: dict[str, np.ndarray], k: int) -> np.ndarray:
-        """``(n, k)`` log density of this factor with ``z = j`` in column ``j`` (latent: ``(k,)``)."""
+        """Log density of this factor with ``z = j`` in column ``j``: ``(n, k)``, or ``(k,)``."""
         return getattr(self, f"_logdens_{self.family}")(values, k)
 
     def _logdens_latent(self, values, k):
@@ -68,11 +68,11 @@ class Block:
     def _scale(self, values, k, rest):
         name = self.args["scale"]
         if name is None:
-            return np.broadcast_to(np.asarray(self.extra["scale_value"], float), (k,) + rest)
+            return np.broadcast_to(np.asarray(self.extra["scale_value"], float), (k, *rest))
         s = np.asarray(values[name], dtype=float)
         if self.extra["scale_indexed"]:
             s = s.reshape(s.shape + (1,) * (len(rest) + 1 - s.ndim))
-        return np.broadcast_to(s, (k,) + rest)
+        return np.broadcast_to(s, (k, *rest))
 
     def _logdens_mvn(self, values, k):
         mu = values[self.args["loc"]]
@@ -89,7 +89,7 @@ class Block:
 
     def _covs(self, values, k):
         c = values[self.args["cov"]]
-        return c if self.extra["cov_indexed"] else np.broadcast_to(c, (k,) + c.shape)
+        return c if self.extra["cov_indexed"] else np.broadcast_to(c, (k, *c.shape))
 
     def _logdens_poisson(self, values, k):
         lam = values[self.args["rate"]]
@@ -144,7 +144,7 @@ class Block:
                        for j in range(k)])
         shape = values[name].shape
         if self.extra["scale_indexed"]:
-            if shape == (k,) + rest:
+            if shape == (k, *rest):
                 var = (sq + self.reg) / nkr
             else:
                 dim = int(np.prod(rest, dtype=int))
@@ -320,7 +320,7 @@ def _recognise(problem: LatentProblem, f, covariance: str, reg: float,
             return None
         is_idx = scale == indexed("scale")
         shape, rest = layout[scale].shape, x.shape[1:]
-        ok = shape in ((k,) + rest, (k,)) if is_idx else shape in (rest, ())
+        ok = shape in ((k, *rest), (k,)) if is_idx else shape in (rest, ())
         if not ok:
             return None
         return Block(f.name, "normal", (loc, scale), {"loc": loc, "scale": scale}, x, reg=reg,
