@@ -48,7 +48,7 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
-from probfit.latent import LatentFit, align_components, match_components
+from probfit.latent import LatentFit, Mixture, align_components, match_components
 from probfit.results import Fit, Summary
 from probfit.spec import ModelSpec, load_spec
 
@@ -63,4 +63,5 @@ __all__ = [
     "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
     "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]
-__all__ += ["LatentFit", "MultivariateNormal", "align_components", "match_components"]
+__all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
+            "match_components"]

@@ -348,3 +348,21 @@ def test_em_options_are_validated() -> None:
         fit = gmm().fit({"x": SEPARATED}, k=3, init={"pi": [0.4, 0.3, 0.3], "mu": [
             [0.0, 0.0], [6.0, 0.0], [0.0, 7.0]], "cov": np.broadcast_to(np.eye(2), (3, 2, 2))})
     assert fit.restarts[0]["start"] == "from init"
+
+
+def test_mixture_sugar_equals_the_long_form() -> None:
+    m = pf.Model("gmm")
+    x = m.data("x", dims=("n", "d"))
+    mu = m.param("mu", dims=("k", "d"))
+    cov = m.param("cov", dims=("k", "d", "d"))
+    mix = pf.Mixture(m, x, lambda z: pf.MultivariateNormal(mu[z], cov[z]), latent="z",
+                     weights="pi", prior=pf.Dirichlet(1.0))
+    assert mix.latent.name == "z" and mix.weights.name == "pi"
+    long_form = gmm().to_spec().to_dict()
+    short = m.to_spec().to_dict()
+    assert short["latents"] == long_form["latents"] and short["observe"] == long_form["observe"]
+    fit = m.fit({"x": faithful()}, k=2, seed=0)
+    ref = REF["faithful"]["fits"]["full"]
+    assert abs(fit.loglik - ref["loglik"]) <= 1e-6 * abs(ref["loglik"])
+    with pytest.raises(SpecError, match="row dim"):
+        pf.Mixture(pf.Model("e"), pf.Model("e").data("y"), lambda z: pf.Normal(0.0, 1.0))

@@ -49,7 +49,7 @@ def test_spd_support_errors_and_checks() -> None:
     assert not spd.check(np.array([[1.0, 0.5], [0.0, 1.0]]))
     with pytest.raises(DistributionError, match="'cov'"):
         pf.MultivariateNormal(np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]))
-    with pytest.raises(DistributionError, match="'loc'.*scalar"):
+    with pytest.raises(DistributionError, match=r"'loc'.*scalar"):
         pf.MultivariateNormal(0.0, np.eye(2))
     with pytest.raises(DistributionError, match="match 'loc'"):
         pf.MultivariateNormal(np.zeros(3), np.eye(2)).log_prob(np.zeros(3))

@@ -2,6 +2,7 @@
 
 from probfit.latent.compare import align_components, match_components
 from probfit.latent.fit import LatentFit
+from probfit.latent.mixture import Mixture
 from probfit.latent.problem import LatentProblem
 
-__all__ = ["LatentFit", "LatentProblem", "align_components", "match_components"]
+__all__ = ["LatentFit", "LatentProblem", "Mixture", "align_components", "match_components"]
