@@ -65,7 +65,7 @@ class _Run:
 
     # ---------------------------------------------------------------- pieces
     def joint(self, theta: np.ndarray) -> np.ndarray:
-        if self.generic:
+        if self.generic or not all(b.fast for b in self.blocks):
             return self.p.joint(theta)
         values = self.p.objective.unpack(theta)
         out = np.zeros((self.p.n, self.p.k))

@@ -44,6 +44,11 @@ class Block:
     reg: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def fast(self) -> bool:
+        """Whether :meth:`logdens` is available (else the E-step enumerates generically)."""
+        return self.family != "normal_linear"
+
     # ---------------------------------------------------------------- E-step
     def logdens(self, values: dict[str, np.ndarray], k: int) -> np.ndarray:
         """Log density of this factor with ``z = j`` in column ``j``: ``(n, k)``, or ``(k,)``."""
@@ -158,6 +163,30 @@ class Block:
         out[name] = np.sqrt(np.maximum(var, _FLOOR))
         return out
 
+    def _update_normal_linear(self, values, resp, nk, method):
+        problem: LatentProblem = self.extra["problem"]
+        layout = problem.objective.layout
+        theta = layout.pack(values)
+        idx = np.concatenate([np.arange(layout[p].start, layout[p].stop)
+                              for p in self.args["loc_params"]])
+        _, g, h = problem.q_evaluate(theta, resp, 2)
+        theta[idx] -= np.linalg.solve(h[np.ix_(idx, idx)], g[idx])
+        out = {p: layout[p].bijector.forward(theta[layout[p].slice])
+               for p in self.args["loc_params"]}
+        name = self.args["scale"]
+        if name is None:
+            return out
+        loc = self.extra["loc_expr"]
+        sq = np.array([
+            resp[:, j] @ (self.x - loc.value(problem.objective.data_context(
+                theta, problem.data_with(j)))) ** 2 for j in range(resp.shape[1])])
+        if self.extra["scale_indexed"]:
+            var = (sq + self.reg) / (nk + _TINY_N)
+        else:
+            var = np.full(values[name].shape, (sq.sum() + self.reg) / self.x.shape[0])
+        out[name] = np.sqrt(np.maximum(var, _FLOOR))
+        return out
+
     def _update_mvn(self, values, resp, nk, method):
         x = self.x
         n, d = x.shape
@@ -218,7 +247,7 @@ class Block:
             if self.covariance == "tied" and self.extra["cov_indexed"]:
                 mats = mats[:1]
             return 0.5 * self.reg * float(sum(np.trace(np.linalg.inv(m)) for m in mats))
-        if self.family == "normal" and self.args["scale"] is not None:
+        if self.family in ("normal", "normal_linear") and self.args["scale"] is not None:
             s = values[self.args["scale"]]
             return 0.5 * self.reg * float(np.sum(1.0 / s**2))
         return 0.0
@@ -326,6 +355,10 @@ def _recognise(problem: LatentProblem, f, covariance: str, reg: float,
         return Block(f.name, "normal", (loc, scale), {"loc": loc, "scale": scale}, x, reg=reg,
                      extra={"scale_indexed": is_idx,
                             "indexed": {loc: True, scale: is_idx}})
+    if family == "Normal" and set(args) <= {"loc", "scale"} and "loc" in args and x.ndim == 1:
+        block = _linear_normal(problem, f, args, indexed, shared, uses, reg)
+        if block is not None:
+            return block
     if family == "MultivariateNormal" and set(args) == {"loc", "cov"} and indexed("loc"):
         loc = indexed("loc")
         cov = indexed("cov") or shared("cov")
@@ -351,6 +384,36 @@ def _recognise(problem: LatentProblem, f, covariance: str, reg: float,
         if x.ndim == 1 and len(layout[logits].shape) == 2:
             return Block(f.name, "categorical", (logits,), {"logits": logits}, x)
     return None
+
+
+def _linear_normal(problem: LatentProblem, f, args, indexed, shared, uses, reg
+                   ) -> Block | None:
+    """Mixture of regressions: a Normal whose ``loc`` is linear in its own parameters."""
+    loc = args["loc"]
+    layout = problem.objective.layout
+    names = sorted(loc.params)
+    if not loc.linear or not names or problem.latent not in {
+            getattr(n, "name", None) for n in loc.walk()}:
+        return None
+    for p in names:
+        if uses.get(p) != 1 or not _free_of_prior(problem, p) \
+                or not layout[p].bijector.is_identity():
+            return None
+    scale = None
+    is_idx = False
+    if "scale" in args:
+        scale = indexed("scale") or shared("scale")
+        if scale is None:
+            return None
+        is_idx = scale == indexed("scale")
+        if layout[scale].shape != ((problem.k,) if is_idx else ()):
+            return None
+    x = problem.objective.data[f.name]
+    return Block(f.name, "normal_linear", (*names, *((scale,) if scale else ())),
+                 {"loc_params": tuple(names), "scale": scale}, x, reg=reg,
+                 extra={"problem": problem, "loc_expr": loc, "scale_indexed": is_idx,
+                        "indexed": {**{p: layout[p].dims[:1] == (problem.category_dim,)
+                                       for p in names}, scale: is_idx}})
 
 
 def _latent_block(problem: LatentProblem, f, uses: dict[str, int]) -> Block | None:
