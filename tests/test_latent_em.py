@@ -401,3 +401,18 @@ def test_mixture_of_regressions_closed_form_matches_the_generalized_step() -> No
     generic = _regression_mixture(True).fit(data, method="map", k=2, seed=0)
     assert set(generic.generalized) == {"beta", "b", "sd"}
     assert abs(generic.loglik - closed.loglik) <= 1e-6 * abs(closed.loglik)
+
+
+def test_mixture_spec_file_loads_fits_and_round_trips(tmp_path: Path) -> None:
+    m = pf.Model.from_spec("specs/gaussian_mixture.yaml")
+    assert m.to_spec() == gmm().to_spec().model_copy(update={"name": "gaussian_mixture"})
+    path = tmp_path / "gmm.yaml"
+    path.write_text(m.to_spec().to_yaml())
+    assert pf.load_spec(path) == m.to_spec()
+    fit = m.fit({"x": faithful()}, k=2, seed=0)
+    ref = REF["faithful"]["fits"]["full"]
+    assert abs(fit.loglik - ref["loglik"]) <= 1e-6 * abs(ref["loglik"])
+    bad = m.to_spec().to_dict()
+    bad["latents"]["z"]["dist"] = "Normal"
+    with pytest.raises(SpecError, match="latents"):
+        pf.load_spec(bad)
