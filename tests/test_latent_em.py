@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import central_diff, rel_err
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import softmax
 
@@ -416,3 +418,29 @@ def test_mixture_spec_file_loads_fits_and_round_trips(tmp_path: Path) -> None:
     bad["latents"]["z"]["dist"] = "Normal"
     with pytest.raises(SpecError, match="latents"):
         pf.load_spec(bad)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 3), n=st.integers(30, 120),
+       spread=st.floats(0.5, 6.0), shared=st.booleans())
+def test_em_invariants_on_random_data(seed: int, k: int, n: int, spread: float,
+                                      shared: bool) -> None:
+    """Any data: a monotone trace, rows of memberships summing to 1, a consistent loglik."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n) + spread * rng.integers(0, 3, size=n)
+    m = pf.Model("nmix")
+    yy = m.data("y", dims=("n",))
+    w = m.param("w", dims=("k",), support="simplex")
+    mu = m.param("mu", dims=("k",))
+    sd = m.param("sd", support="positive") if shared else m.param("sd", dims=("k",),
+                                                                    support="positive")
+    z = m.latent("z", pf.Categorical(probs=w), dims=("n",))
+    m.observe(yy, pf.Normal(mu[z], sd if shared else sd[z]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = m.fit({"y": y}, k=k, seed=seed, max_iter=200, reg_covar=1e-3)
+    obj = -fit.history["objective"]
+    assert np.all(np.diff(obj) >= -1e-10 * np.maximum(1.0, np.abs(obj[:-1])))
+    np.testing.assert_allclose(fit.responsibilities.sum(axis=1), 1.0, rtol=1e-12)
+    assert fit.loglik == pytest.approx(fit.problem.loglik(fit.theta), rel=1e-12)
+    np.testing.assert_allclose(fit.predict_proba(), fit.responsibilities, atol=1e-12)

@@ -123,13 +123,17 @@ class Model:
         name
             Identifier used in expressions and in results.
         dims
-            Named dimensions (sizes bind from data or from ``fit(dims=...)``).
+            Named dimensions (sizes bind from data or from ``fit(dims=...)``); the last two
+            may repeat for a matrix, e.g. ``("k", "d", "d")``.
         prior
             A distribution over the parameter (used by MAP and VI; ignored by MLE).
             No prior means flat and, under MAP, unpenalized.
         support
-            ``"real"``, ``"positive"``, ``"unit_interval"`` or ``"simplex"``; defaults to the
-            prior's support, else real. ``lower``/``upper`` give other bounds.
+            ``"real"``, ``"positive"``, ``"unit_interval"``, ``"simplex"`` or ``"spd"``
+            (symmetric positive-definite ``(..., d, d)``, via a Cholesky bijector); defaults to
+            the prior's support, else real (a square real parameter used as a
+            ``MultivariateNormal`` covariance becomes ``"spd"``). ``lower``/``upper`` give other
+            bounds.
         init
             Starting value on the constrained scale (a number or array).
         """
@@ -358,7 +362,8 @@ class Model:
         method
             ``"mle"`` (priors ignored) or ``"map"`` (priors added).
         engine
-            ``"newton"`` or ``"lbfgs"``; ``None`` picks the default for the model.
+            ``"newton"`` or ``"lbfgs"``; ``None`` picks the default for the model. Models with
+            a latent variable are fitted by ``"em"`` (see ``docs/latent-variables.md``).
         jacobian
             MAP only: include the log-det-Jacobian of constrained parameters (mode in the
             unconstrained space) instead of the mode on the constrained scale.
