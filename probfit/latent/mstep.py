@@ -83,14 +83,13 @@ class Block:
         mu = values[self.args["loc"]]
         covs = self._covs(values, k)
         n, d = self.x.shape
-        out = np.empty((n, k))
-        for j in range(k):
-            chol = np.linalg.cholesky(covs[j])
-            prec = np.linalg.inv(chol).T
-            sol = self.x @ prec - mu[j] @ prec
-            out[:, j] = (-0.5 * d * _LOG_2PI - np.sum(np.log(np.diag(chol)))
-                         - 0.5 * np.einsum("ij,ij->i", sol, sol))
-        return out
+        chols = np.linalg.cholesky(covs)
+        precs = np.swapaxes(np.linalg.inv(chols), -1, -2)  # (k, d, d): Σ_j⁻¹ = P_j P_jᵀ
+        sol = self.x @ np.concatenate(list(precs), axis=1)  # one product for all components
+        sol = sol.reshape(n, k, d) - np.einsum("jd,jde->je", mu, precs)[None]
+        half_logdet = np.sum(np.log(np.diagonal(chols, axis1=1, axis2=2)), axis=1)
+        return -0.5 * d * _LOG_2PI - half_logdet[None] - 0.5 * np.einsum("njd,njd->nj", sol,
+                                                                          sol)
 
     def _covs(self, values, k):
         c = values[self.args["cov"]]
@@ -192,11 +191,15 @@ class Block:
         n, d = x.shape
         k = resp.shape[1]
         nkt = nk + _TINY_N
-        mu = (resp.T @ x) / nkt[:, None]
+        if "center" not in self.extra:  # scatter about the data mean keeps S_j accurate
+            self.extra["center"] = x.mean(axis=0)
+            self.extra["xc"] = x - self.extra["center"]
+        xc = self.extra["xc"]
+        mc = (resp.T @ xc) / nkt[:, None]
+        mu = mc + self.extra["center"]
         scat = np.empty((k, d, d))
         for j in range(k):
-            diff = x - mu[j]
-            scat[j] = (resp[:, j, None] * diff).T @ diff
+            scat[j] = (xc * resp[:, j, None]).T @ xc - nk[j] * np.outer(mc[j], mc[j])
         eye = np.eye(d)
         cov_type = self.covariance
         if cov_type == "full":
