@@ -319,6 +319,10 @@ def test_fit_surface_predict_sample_and_information_criteria() -> None:
     np.testing.assert_allclose(np.bincount(draws["z"], minlength=3) / 20000, fit.weights,
                                atol=0.015)
     np.testing.assert_allclose(fit.weights, fit.params["pi"])
+    pred = fit.sample_predictive(rng=3)
+    assert pred.shape == x.shape and np.all(np.isfinite(pred))
+    with pytest.raises(DataError, match="fitted rows"):
+        fit.sample_predictive(size=3)
     text = fit.summary().text
     assert "reg_covar=1e-06" in text and "component sizes" in text
     with pytest.raises(DataError, match="observed variables"):

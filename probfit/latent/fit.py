@@ -172,6 +172,30 @@ class LatentFit(Fit):
             out[f.name] = f.dist.sample_from(rng, fv)
         return out
 
+    def _factor(self, var: str | None):
+        obs = [f for f in self.objective.obs_factors() if f.name != self.latent]
+        if var is None and len(obs) == 1:
+            return obs[0]
+        for f in obs:
+            if f.name == var:
+                return f
+        raise DataError(f"pass var= naming an observed variable, one of "
+                        f"{[f.name for f in obs]}; got {var!r}")
+
+    def sample_predictive(self, data: Mapping[str, Any] | None = None,
+                          rng: np.random.Generator | int | None = None,
+                          size: int | tuple[int, ...] | None = None,
+                          var: str | None = None) -> np.ndarray:
+        """Draws of observed variable ``var`` at the fitted rows, the latent drawn first.
+
+        Only the fitted rows are supported (``data`` and ``size`` must be ``None``); use
+        :meth:`sample` for the latent labels too.
+        """
+        if data is not None or size is not None:
+            raise DataError("sample_predictive() of a latent-variable fit draws at the fitted "
+                            "rows; use sample(n) for other sizes")
+        return self.sample(rng=rng)[self._factor(var).name]
+
     # ------------------------------------------------------------------ summary
     def summary(self, level: float = 0.95) -> Summary:
         """The coefficient table plus EM's report (weights, sizes, regularization)."""
