@@ -448,3 +448,27 @@ def test_em_invariants_on_random_data(seed: int, k: int, n: int, spread: float,
     np.testing.assert_allclose(fit.responsibilities.sum(axis=1), 1.0, rtol=1e-12)
     assert fit.loglik == pytest.approx(fit.problem.loglik(fit.theta), rel=1e-12)
     np.testing.assert_allclose(fit.predict_proba(), fit.responsibilities, atol=1e-12)
+
+
+def test_two_latents_bad_data_and_jacobian_map() -> None:
+    m = pf.Model("two")
+    x = m.data("x", dims=("n",))
+    w = m.param("w", dims=("k",), support="simplex")
+    mu = m.param("mu", dims=("k",))
+    z1 = m.latent("z1", pf.Categorical(probs=w), dims=("n",))
+    z2 = m.latent("z2", pf.Categorical(probs=w), dims=("n",))
+    m.observe(x, pf.Normal(mu[z1] + mu[z2], 1.0))
+    with pytest.raises(SpecError, match="2 latent variables; exactly one"):
+        m.fit({"x": np.zeros(5)}, k=2)
+    bad = SEPARATED.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(DataError, match=r"'x'.*row \(3, 1\)"):
+        gmm().fit({"x": bad}, k=3)
+    # Jacobian-adjusted MAP: every parameter goes through the generalized M-step
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(np.where(rng.random(300) < 0.4, 1.5, 9.0))
+    pm = poisson_mixture()
+    pm.param_decls["lam"].prior = pf.Gamma(2.0, 0.5)
+    fit = pm.fit({"c": counts}, method="map", jacobian=True, k=2, seed=0)
+    assert fit.closed_form == () and set(fit.generalized) == {"w", "lam"} and fit.converged
+    np.testing.assert_allclose(np.sort(fit.params["lam"]), [1.5, 9.0], rtol=0.15)

@@ -256,7 +256,7 @@ def em(problem: LatentProblem, theta0: np.ndarray | None = None,
     values = problem.objective.unpack(theta)
     collapsed = _collapsed(problem, blocks, values, resp)
     if collapsed:
-        warnings.warn("EM: " + "; ".join(collapsed), ConvergenceWarning, stacklevel=3)
+        warnings.warn("EM: " + "; ".join(collapsed), ConvergenceWarning, stacklevel=4)
     n_free = sum(b.n_free(values, problem.k) for b in blocks)
     n_free += sum(s.size for s in problem.objective.layout if s.name not in run.closed)
     return EMResult(theta=theta, objective=-f_best, converged=converged, n_iter=n_iter,
