@@ -472,3 +472,21 @@ def test_two_latents_bad_data_and_jacobian_map() -> None:
     fit = pm.fit({"c": counts}, method="map", jacobian=True, k=2, seed=0)
     assert fit.closed_form == () and set(fit.generalized) == {"w", "lam"} and fit.converged
     np.testing.assert_allclose(np.sort(fit.params["lam"]), [1.5, 9.0], rtol=0.15)
+
+
+def test_lbfgs_on_the_marginal_likelihood_matches_em_and_scikit_learn() -> None:
+    ref = REF["faithful"]["fits"]["full"]
+    m = pf.Model.from_spec("specs/gaussian_mixture.yaml")
+    fit = m.fit({"x": faithful()}, engine="lbfgs", k=2, seed=0)
+    assert fit.engine == "lbfgs" and fit.converged
+    assert abs(fit.loglik - ref["loglik"]) <= 1e-6 * abs(ref["loglik"])
+    np.testing.assert_allclose(fit.responsibilities.sum(axis=1), 1.0)
+    assert "marginal likelihood" in fit.summary().text
+    from probfit.latent.marginal import MarginalObjective
+
+    obj = MarginalObjective(fit.problem)
+    theta = fit.theta + 0.01
+    _, g, _ = obj.evaluate(theta, 1)
+    assert rel_err(g, central_diff(lambda t: obj.evaluate(t, 0)[0], theta)) <= 1e-6
+    with pytest.raises(EngineError, match="no exact Hessian"):
+        obj.evaluate(theta, 2)

@@ -26,7 +26,7 @@ from probfit.latent.kmeans import kmeans
 from probfit.latent.mstep import Block, find_blocks
 from probfit.latent.problem import LatentProblem
 
-__all__ = ["EMResult", "em"]
+__all__ = ["EMResult", "em", "kmeans_start"]
 
 #: Relative decrease of the EM objective that counts as a bug.
 MONOTONE_TOL = 1e-10
@@ -187,6 +187,15 @@ def _one_run(run: _Run, theta: np.ndarray, max_iter: int, tol: float,
             break
         f_old = f_new
     return theta, f_old, (ll, lp, pen), history, it, converged, message, np.exp(log_r)
+
+
+def kmeans_start(problem: LatentProblem, seed: int | None = None) -> np.ndarray:
+    """A starting point from a k-means++ partition followed by one M-step (for any engine)."""
+    blocks, generic = find_blocks(problem)
+    run = _Run(problem, blocks, generic, newton_steps=5)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    labels = kmeans(_features(problem), problem.k, rng)
+    return run.mstep(initial_theta(problem.objective), np.eye(problem.k)[labels])
 
 
 def em(problem: LatentProblem, theta0: np.ndarray | None = None,

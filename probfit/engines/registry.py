@@ -21,8 +21,8 @@ __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
 ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs, "em": em}
 
-#: Engines that marginalize a discrete latent variable.
-LATENT_ENGINES = ("em",)
+#: Engines that can fit a model with a discrete latent variable (lbfgs on the marginal).
+LATENT_ENGINES = ("em", "lbfgs")
 
 #: Above this many free parameters Newton's dense Hessian is not the default.
 NEWTON_MAX_PARAMS = 2000
@@ -36,7 +36,7 @@ def refusal(name: str, objective: Objective | Any) -> str | None:
     if latent is not None and name not in LATENT_ENGINES:
         return (f"{name} cannot fit a model with the discrete latent {latent!r}: the latent "
                 f"must be marginalized; use engine={LATENT_ENGINES[0]!r}")
-    if latent is None and name in LATENT_ENGINES:
+    if latent is None and name == "em":
         return (f"{name} fits models with a discrete latent variable (Model.latent); this "
                 "model has none, use newton or lbfgs")
     if name == "newton" and not objective.smooth:

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from probfit.dsl.expr import Expr
+from probfit.engines.base import EngineResult
 from probfit.engines.em import EMResult
 from probfit.errors import DataError
 from probfit.latent.problem import LatentProblem
@@ -57,6 +58,8 @@ class LatentFit(Fit):
         self.jacobian = problem.objective.jacobian
         self.coords = _check_coords(coords, problem.objective)
         self.params = problem.objective.unpack(self.theta)
+        if not isinstance(result, EMResult):
+            result = _as_em_result(problem, result)
         self.loglik = float(result.loglik)
         self.log_prior = float(result.log_prior)
         self.penalty = float(result.penalty)
@@ -71,8 +74,8 @@ class LatentFit(Fit):
         self.uncertainty_kind = "none (EM point estimate)"
         self.cov = None
         self.se = None
-        self.se_note = ("not reported: EM gives no information matrix for the marginal "
-                        "likelihood")
+        self.se_note = ("not reported: no information matrix of the marginal likelihood is "
+                        "computed for latent-variable fits")
 
     # ------------------------------------------------------------------ statistics
     @property
@@ -97,7 +100,10 @@ class LatentFit(Fit):
 
     @property
     def loglik_trace(self) -> np.ndarray:
-        """The observed-data log-likelihood after each iteration (entry 0: the start)."""
+        """The observed-data log-likelihood after each EM iteration (entry 0: the start).
+
+        Other engines record their objective instead; this is then all NaN.
+        """
         return self.history["loglik"]
 
     @property
@@ -201,16 +207,38 @@ class LatentFit(Fit):
         """The coefficient table plus EM's report (weights, sizes, regularization)."""
         base = super().summary(level)
         nk = self.responsibilities.sum(axis=0)
-        lines = [f"EM: {len(self.restarts)} initialisation(s); best objective "
+        lines = [f"{self.engine}: {len(self.restarts)} initialisation(s); best objective "
                  f"{-self.history['objective'][-1]:.8g}",
                  "component sizes N_k: " + ", ".join(f"{v:.4g}" for v in nk),
                  f"covariance: {self.covariance}; regularization reg_covar={self.reg_covar:g} "
                  f"(penalty ½·reg·Σ tr(Σ⁻¹) = {self.penalty:.3g})",
                  "closed-form M-step: " + (", ".join(self.closed_form) or "none")
-                 + "; generalized (Newton) M-step: " + (", ".join(self.generalized) or "none")]
+                 + "; generalized (Newton) M-step: " + (", ".join(self.generalized) or "none")
+                 if self.engine == "em" else
+                 f"{self.engine} on the marginal likelihood (gradient by Fisher's identity)"]
         lines += [f"WARNING: {c}" for c in self.collapsed]
         return Summary(base.text + "\n" + "\n".join(lines), base.rows)
 
     def __repr__(self) -> str:
-        return (f"<LatentFit {self.model.name} {self.method}/em k={self.k}: "
+        return (f"<LatentFit {self.model.name} {self.method}/{self.engine} k={self.k}: "
                 f"loglik={self.loglik:.6g}, converged={self.converged}>")
+
+
+def _as_em_result(problem: LatentProblem, result: EngineResult) -> EMResult:
+    """The memberships and statistics EM records, computed for another engine's result."""
+    joint = problem.joint(result.theta)
+    top = np.max(joint, axis=1, keepdims=True)
+    lse = top[:, 0] + np.log(np.sum(np.exp(joint - top), axis=1))
+    loglik = float(np.sum(lse))
+    names = tuple(s.name for s in problem.objective.layout)
+    return EMResult(theta=result.theta, objective=result.objective,
+                    converged=result.converged, n_iter=result.n_iter, message=result.message,
+                    engine=result.engine, history=result.history,
+                    responsibilities=np.exp(joint - lse[:, None]), loglik=loglik,
+                    log_prior=problem.log_prior(result.theta), penalty=0.0,
+                    n_free=problem.objective.size,
+                    restarts=[{"start": "k-means++ or init", "objective": result.objective,
+                               "loglik": loglik, "n_iter": result.n_iter,
+                               "converged": result.converged}],
+                    covariance="as declared", reg_covar=0.0, closed_form=(),
+                    generalized=names)

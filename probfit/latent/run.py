@@ -7,8 +7,10 @@ from typing import Any
 
 from probfit.compile.start import initial_theta
 from probfit.dsl.model import Model
+from probfit.engines.em import kmeans_start
 from probfit.errors import EngineError
 from probfit.latent.fit import LatentFit
+from probfit.latent.marginal import MarginalObjective
 from probfit.latent.problem import LatentProblem
 
 __all__ = ["fit_latent"]
@@ -23,6 +25,8 @@ def fit_latent(model: Model, data: Mapping[str, Any], method: str = "mle",
 
     ``k`` sizes the latent's category dim; ``options`` go to the engine (for EM: ``n_init``,
     ``seed``, ``covariance``, ``reg_covar``, ``max_iter``, ``tol``, ``newton_steps``).
+    ``engine="lbfgs"`` minimises the marginal objective (:class:`MarginalObjective`) from a
+    k-means++ start (``seed``) instead.
     """
     from probfit.engines.registry import ENGINES, refusal
 
@@ -32,8 +36,13 @@ def fit_latent(model: Model, data: Mapping[str, Any], method: str = "mle",
     if why:
         raise EngineError(why)
     theta0 = initial_theta(problem.objective, init) if init else None
+    target: LatentProblem | MarginalObjective = problem
+    if name != "em":
+        target = MarginalObjective(problem)
+        seed = options.pop("seed", None)
+        theta0 = kmeans_start(problem, seed) if theta0 is None else theta0
     try:
-        result = ENGINES[name](problem, theta0, **options)
+        result = ENGINES[name](target, theta0, **options)
     except TypeError as err:
         raise EngineError(f"engine {name!r} got an unknown option: {err}") from None
     return LatentFit(problem, result, coords=coords)
