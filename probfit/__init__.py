@@ -18,6 +18,7 @@ from probfit.distributions import (
     Gamma,
     HalfNormal,
     Laplace,
+    MultivariateNormal,
     NegativeBinomial,
     Normal,
     Poisson,
@@ -47,6 +48,7 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
+from probfit.latent import LatentFit, Mixture, align_components, match_components
 from probfit.results import Fit, Summary
 from probfit.spec import ModelSpec, load_spec
 
@@ -61,3 +63,5 @@ __all__ = [
     "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
     "log", "log_softmax", "optim", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]
+__all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
+            "match_components"]

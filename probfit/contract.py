@@ -28,10 +28,11 @@ def sum_to_shape(u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def bilinear(a: np.ndarray, w: np.ndarray, b: np.ndarray, na: int = 0, nb: int = 0
              ) -> np.ndarray:
     """``Σ_batch aᵀ w b``: ``a`` is ``batch (+e) + (A,)``, ``w`` is ``batch (+e)(+f)``, ``b`` is
-    ``batch (+f) + (B,)``, where ``na``/``nb`` say whether the event axes ``e``/``f`` exist."""
+    ``batch (+f) + (B,)``, where ``na``/``nb`` count the event axes ``e``/``f`` (a matrix
+    argument has two)."""
     m = int(np.prod(w.shape[: w.ndim - na - nb], dtype=int))
-    e = w.shape[w.ndim - na - nb] if na else 1
-    f = w.shape[-1] if nb else 1
+    e = int(np.prod(w.shape[w.ndim - na - nb: w.ndim - nb], dtype=int))
+    f = int(np.prod(w.shape[w.ndim - nb:], dtype=int))
     a3 = np.reshape(a, (m, e, a.shape[-1]))
     b3 = np.reshape(b, (m, f, b.shape[-1]))
     w3 = np.reshape(w, (m, e, f))

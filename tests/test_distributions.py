@@ -89,8 +89,9 @@ def check_gradients(pt: Point) -> None:
             # d/db of dlogp[a] has a's event axes first, as the key (a, b) promises
             n_ab = numeric_derivative(lambda x, v, a=a: pt.dist.dlogp(x, v, (a,))[a], pt, b)
             n_ba = numeric_derivative(lambda x, v, b=b: pt.dist.dlogp(x, v, (b,))[b], pt, a)
-            if n_ba.ndim == 2 and a != b:
-                n_ba = n_ba.T
+            if a != b:
+                na, nb = np.ndim(g[a]), np.ndim(g[b])
+                n_ba = n_ba.transpose([*range(nb, nb + na), *range(nb)])
             assert rel_err(h[(a, b)], n_ab) <= TOL, (a, b, h[(a, b)], n_ab)
             assert rel_err(h[(a, b)], n_ba) <= TOL, (b, a, h[(a, b)], n_ba)
 
@@ -235,6 +236,20 @@ def _categorical(param: str) -> Callable[[st.DataObject], Point]:
     return make
 
 
+def _mvn(d: st.DataObject) -> Point:
+    k = d.draw(st.integers(1, 3))
+    a = np.array([[real(d, -1.0, 1.0) for _ in range(k)] for _ in range(k)])
+    cov = a @ a.T + pos(d, 0.3, 3.0) * np.eye(k)
+    dist = D.MultivariateNormal([real(d) for _ in range(k)], cov)
+    x = [real(d, -4.0, 4.0) for _ in range(k)]
+    # cov derivatives are in free (non-symmetric) coordinates: difference the general formula
+    def logp(x: np.ndarray, v: dict[str, np.ndarray]) -> np.ndarray:
+        r = x - v["loc"]
+        return (-0.5 * k * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(v["cov"])[1]
+                - 0.5 * r @ np.linalg.solve(v["cov"], r))
+    return point(dist, x, {"value": "real", "loc": "real", "cov": "real"}, logp=logp)
+
+
 GRADIENT_CASES: dict[str, Callable[[st.DataObject], Point]] = {
     "Normal": _normal,
     "StudentT": _student,
@@ -247,6 +262,7 @@ GRADIENT_CASES: dict[str, Callable[[st.DataObject], Point]] = {
     "Flat": _flat,
     "Dirichlet": _dirichlet(False),
     "Dirichlet-symmetric": _dirichlet(True),
+    "MultivariateNormal": _mvn,
     **{f"Bernoulli-{link}": _bernoulli(link) for link in LINKS},
     **{f"Binomial-{link}": _binomial(link) for link in LINKS},
     **{f"Poisson-{p}": _poisson(p) for p in ("rate", "log_rate")},
@@ -578,6 +594,11 @@ def _scipy_cases(rng: np.random.Generator) -> list[tuple[str, D.Distribution, np
                 np.array([stats.dirichlet(c).logpdf(x) for c, x in zip(conc, xs, strict=True)])))
     out.append(("Dirichlet-symmetric", D.Dirichlet(1.7), xs,
                 np.array([stats.dirichlet(np.full(k, 1.7)).logpdf(x) for x in xs])))
+    a = rng.normal(size=(3, 3))
+    cov, loc = a @ a.T + 0.5 * np.eye(3), rng.normal(size=3)
+    xv = rng.normal(size=(n, 3)) * 2.0
+    out.append(("MultivariateNormal", D.MultivariateNormal(loc, cov), xv,
+                stats.multivariate_normal(loc, cov).logpdf(xv)))
     return out
 
 
@@ -616,6 +637,7 @@ MOMENT_CASES = [
     D.Categorical(logits=np.array([[0.0, 1.0, -1.0], [2.0, 0.0, 0.0]])),
     D.Categorical(probs=np.array([0.2, 0.5, 0.3])),
     D.Dirichlet(np.array([[0.5, 1.0, 2.0], [3.0, 3.0, 1.0]])),
+    D.MultivariateNormal(np.array([1.0, -2.0]), np.array([[2.0, 0.6], [0.6, 0.5]])),
 ]
 
 

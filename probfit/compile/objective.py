@@ -145,7 +145,8 @@ class Objective:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, theta: np.ndarray, order: int = 2, hessian: str = "observed",
-                 data: Mapping[str, np.ndarray] | None = None, obs_scale: float = 1.0
+                 data: Mapping[str, np.ndarray] | None = None,
+                 obs_scale: float | np.ndarray = 1.0
                  ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """Smooth objective value, gradient (``order >= 1``) and Hessian (``order == 2``).
 
@@ -161,8 +162,9 @@ class Objective:
         data
             Data to evaluate on (defaults to the bound data), e.g. a :meth:`minibatch`.
         obs_scale
-            Weight of the likelihood terms (``n / batch`` for an unbiased minibatch estimate);
-            prior and Jacobian terms are never scaled.
+            Weight of the likelihood terms (``n / batch`` for an unbiased minibatch estimate),
+            or one weight per row of the observed variables (e.g. EM responsibilities); prior
+            and Jacobian terms are never scaled.
         """
         theta = np.asarray(theta, dtype=float)
         ctx = Context(self.layout, theta, self.data if data is None else data,
@@ -188,17 +190,18 @@ class Objective:
         return -total, (None if grad is None else -grad), hess
 
     def _factor(self, ctx: Context, f: Factor, order: int, grad: np.ndarray | None,
-                hessian: str, weight: float = 1.0) -> float:
+                hessian: str, weight: float | np.ndarray = 1.0) -> float:
         x = f.value.value(ctx)
         vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
         lp = f.dist.logp(x, vals)
-        total = weight * float(np.sum(lp))
+        scaled = np.ndim(weight) > 0 or weight != 1.0
+        total = float(np.sum(_per_row(weight, lp) * lp)) if scaled else float(np.sum(lp))
         wrt = f.diff_args
         if order == 0 or not wrt:
             return total
         d1 = f.dist.dlogp(x, vals, wrt)
-        if weight != 1.0:
-            d1 = {k: weight * v for k, v in d1.items()}
+        if scaled:
+            d1 = {k: _per_row(weight, v) * v for k, v in d1.items()}
         batch = np.ndim(lp)
         for name in wrt:
             e = f.expr_of(name)
@@ -209,11 +212,12 @@ class Objective:
         expected = hessian == "expected" and f.kind == "obs"
         d2 = f.dist.expected_d2logp(vals, wrt) if expected else f.dist.d2logp(x, vals, wrt)
         for (a, b), h in d2.items():
-            h = weight * np.asarray(h) if weight != 1.0 else h
             ea, eb = f.expr_of(a), f.expr_of(b)
             na, nb = np.ndim(d1[a]) - batch, np.ndim(d1[b]) - batch
             h = np.broadcast_to(h, np.shape(lp) + (np.shape(d1[a])[batch:] if na else ())
                                 + (np.shape(d1[b])[batch:] if nb else ()))
+            if scaled:
+                h = _per_row(weight, h) * h
             ja, jb = ea.jac(ctx), eb.jac(ctx)
             for pa, ma in ja.items():
                 for pb, mb in jb.items():
@@ -324,6 +328,13 @@ class Objective:
     def data_context(self, theta: np.ndarray, data: Mapping[str, np.ndarray]) -> Context:
         """A context for evaluating expressions on other data (prediction)."""
         return Context(self.layout, np.asarray(theta, dtype=float), data)
+
+
+def _per_row(weight: float | np.ndarray, arr: np.ndarray) -> float | np.ndarray:
+    """``weight`` shaped to multiply ``arr``: per-row weights align with its first axis."""
+    if np.ndim(weight) == 0:
+        return weight
+    return np.reshape(weight, (-1,) + (1,) * (np.ndim(arr) - 1))
 
 
 def _args(d: Distribution) -> dict[str, Expr | np.ndarray]:

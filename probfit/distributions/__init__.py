@@ -26,6 +26,7 @@ from probfit.distributions.discrete import (
     Poisson,
 )
 from probfit.distributions.multivariate import Dirichlet
+from probfit.distributions.mvn import MultivariateNormal
 
 __all__ = [
     "Bernoulli",
@@ -39,6 +40,7 @@ __all__ = [
     "Gamma",
     "HalfNormal",
     "Laplace",
+    "MultivariateNormal",
     "NegativeBinomial",
     "Normal",
     "Poisson",

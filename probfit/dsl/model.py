@@ -12,6 +12,7 @@ import numpy as np
 from probfit import distributions as dist_module
 from probfit.distributions import Distribution, constraints
 from probfit.dsl.expr import Const, Data, Expr, Param
+from probfit.dsl.latent import Latent, LatentDecl
 from probfit.errors import SpecError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ _SUPPORTS = {
     "positive": constraints.positive,
     "unit_interval": constraints.unit_interval,
     "simplex": constraints.simplex,
+    "spd": dist_module.mvn.spd,
 }
 
 
@@ -77,6 +79,7 @@ class Model:
         self.data_decls: dict[str, DataDecl] = {}
         self.param_decls: dict[str, ParamDecl] = {}
         self.observations: list[Observation] = []
+        self.latent_decls: dict[str, LatentDecl] = {}
 
     # ------------------------------------------------------------------ declaring
     def _check_new_name(self, name: str) -> None:
@@ -86,7 +89,7 @@ class Model:
 
         if name in FUNCTIONS or name == "pf":
             raise SpecError(f"name {name!r} is reserved for a function")
-        if name in self.data_decls or name in self.param_decls:
+        if name in self.data_decls or name in self.param_decls or name in self.latent_decls:
             raise SpecError(f"{name!r} is declared twice in model {self.name!r}")
 
     def data(self, name: str, dims: tuple[str, ...] | list[str] = (),
@@ -120,18 +123,22 @@ class Model:
         name
             Identifier used in expressions and in results.
         dims
-            Named dimensions (sizes bind from data or from ``fit(dims=...)``).
+            Named dimensions (sizes bind from data or from ``fit(dims=...)``); the last two
+            may repeat for a matrix, e.g. ``("k", "d", "d")``.
         prior
             A distribution over the parameter (used by MAP and VI; ignored by MLE).
             No prior means flat and, under MAP, unpenalized.
         support
-            ``"real"``, ``"positive"``, ``"unit_interval"`` or ``"simplex"``; defaults to the
-            prior's support, else real. ``lower``/``upper`` give other bounds.
+            ``"real"``, ``"positive"``, ``"unit_interval"``, ``"simplex"`` or ``"spd"``
+            (symmetric positive-definite ``(..., d, d)``, via a Cholesky bijector); defaults to
+            the prior's support, else real (a square real parameter used as a
+            ``MultivariateNormal`` covariance becomes ``"spd"``). ``lower``/``upper`` give other
+            bounds.
         init
             Starting value on the constrained scale (a number or array).
         """
         self._check_new_name(name)
-        dims_t = _dims(dims, f"param {name!r}")
+        dims_t = _dims(dims, f"param {name!r}", square=True)
         cons = _support(name, support, lower, upper, prior)
         if prior is not None:
             if not isinstance(prior, Distribution):
@@ -161,6 +168,43 @@ class Model:
                                     f"{name!r} itself")
         self.param_decls[name].prior = prior
 
+    def latent(self, name: str, dist: Distribution,
+               dims: tuple[str, ...] | list[str] = ()) -> Latent:
+        """Declare a discrete latent variable, one value per row, e.g. a mixture label.
+
+        Parameters
+        ----------
+        name
+            Identifier used in expressions (``mu[z]``) and in results.
+        dist
+            Its distribution: ``pf.Categorical(probs=...)`` (labels ``0..k-1``) or
+            ``pf.Bernoulli(...)`` (labels 0, 1); arguments may be parameter expressions.
+        dims
+            Named dims, normally the row dim of the data, e.g. ``("n",)``.
+
+        Returns
+        -------
+        Latent
+            A handle usable as an index in expressions. Fitting marginalizes it (``engine="em"``).
+        """
+        self._check_new_name(name)
+        if not isinstance(dist, Distribution):
+            raise SpecError(f"latent {name!r} needs a probfit distribution, "
+                            f"got {type(dist).__name__}")
+        if type(dist).__name__ not in ("Categorical", "Bernoulli"):
+            raise SpecError(f"latent {name!r}: only Categorical and Bernoulli latents can be "
+                            f"enumerated, got {type(dist).__name__}")
+        dims_t = _dims(dims, f"latent {name!r}")
+        if len(dims_t) != 1:
+            raise SpecError(f"latent {name!r} needs exactly one dim (the rows), got {dims_t}")
+        for arg, value in dist.args.items():
+            if isinstance(value, Expr):
+                self._check_expr(value, f"latent {name!r}: {type(dist).__name__} argument "
+                                        f"{arg!r}")
+        handle = Latent(name, dims_t)
+        self.latent_decls[name] = LatentDecl(handle, dist)
+        return handle
+
     def observe(self, data: Data, dist: Distribution) -> None:
         """Declare that data variable ``data`` is drawn from ``dist``."""
         if not isinstance(data, Data) or self.data_decls.get(data.name, None) is None \
@@ -175,12 +219,32 @@ class Model:
             where = f"observe {data.name!r}: {type(dist).__name__} argument {arg!r}"
             if isinstance(value, Expr):
                 self._check_expr(value, where)
+                self._promote_spd(value, dist.domains[arg])
                 self._check_arg_support(value, dist.domains[arg], where)
         self.observations.append(Observation(data, dist))
 
+    def _promote_spd(self, e: Expr, domain: constraints.Constraint) -> None:
+        """A real matrix parameter used as a covariance gets the SPD (Cholesky) support."""
+        from probfit.dsl.expr import Index
+
+        base = e.a if isinstance(e, Index) else e
+        if domain.name != "spd" or not isinstance(base, Param):
+            return
+        decl = self.param_decls[base.name]
+        dims = base.dims
+        if decl.support.name == "real" and decl.prior is None and len(dims) >= 2 \
+                and dims[-1] == dims[-2]:
+            decl.support = _SUPPORTS["spd"]
+            base.linear = False
+
     def _check_expr(self, e: Expr, where: str) -> None:
         for node in e.walk():
-            if isinstance(node, Data):
+            if isinstance(node, Latent):
+                ldecl = self.latent_decls.get(node.name)
+                if ldecl is None or ldecl.handle is not node:
+                    raise SpecError(f"{where}: {node.name!r} is not a latent of model "
+                                    f"{self.name!r}")
+            elif isinstance(node, Data):
                 decl = self.data_decls.get(node.name)
                 if decl is None or decl.handle is not node:
                     raise SpecError(f"{where}: {node.name!r} is not data of model {self.name!r}")
@@ -203,7 +267,7 @@ class Model:
     # ------------------------------------------------------------------ spec round trip
     def to_spec(self) -> ModelSpec:
         """The pydantic IR of this declaration."""
-        from probfit.spec.ir import DataSpec, ModelSpec, ObserveSpec, ParamSpec
+        from probfit.spec.ir import DataSpec, LatentSpec, ModelSpec, ObserveSpec, ParamSpec
 
         if not self.observations:
             raise SpecError(f"model {self.name!r} observes nothing; call observe() first")
@@ -224,11 +288,16 @@ class Model:
         for o in self.observations:
             ds = _dist_spec(o.dist)
             observe.append(ObserveSpec(data=o.handle.name, dist=ds.dist, args=ds.args))
+        latents = {}
+        for name, ld in self.latent_decls.items():
+            ds = _dist_spec(ld.dist)
+            latents[name] = LatentSpec(dims=ld.handle.dims, dist=ds.dist, args=ds.args)
         return ModelSpec(
             name=self.name,
             data={k: DataSpec(dims=d.handle.dims, kind=d.kind) for k, d in self.data_decls.items()},
             params=params,
             observe=observe,
+            **({"latents": latents} if latents else {}),
         )
 
     @classmethod
@@ -258,6 +327,9 @@ class Model:
             if ps is not None:
                 m._set_prior(name, _build_dist(ps.dist, ps.args, names,
                                                f"params.{name}.prior"))
+        for name, ls in spec.latents.items():
+            names[name] = m.latent(name, _build_dist(ls.dist, ls.args, names,
+                                                     f"latents.{name}"), ls.dims)
         for i, o in enumerate(spec.observe):
             where = f"observe[{i}]"
             if o.data not in m.data_decls:
@@ -271,6 +343,10 @@ class Model:
         """Bind ``data`` and build the objective for ``method`` (``"mle"`` or ``"map"``)."""
         from probfit.compile.objective import compile_objective
 
+        if self.latent_decls:
+            raise SpecError(f"model {self.name!r} has latent variables "
+                            f"{sorted(self.latent_decls)}; they are marginalized by fit(..., "
+                            "engine='em'), not compiled into a single objective")
         return compile_objective(self.to_spec(), data, method, jacobian=jacobian, dims=dims)
 
     def fit(self, data: Mapping[str, Any], method: str = "mle", engine: str | None = None, *,
@@ -286,7 +362,8 @@ class Model:
         method
             ``"mle"`` (priors ignored) or ``"map"`` (priors added).
         engine
-            ``"newton"`` or ``"lbfgs"``; ``None`` picks the default for the model.
+            ``"newton"`` or ``"lbfgs"``; ``None`` picks the default for the model. Models with
+            a latent variable are fitted by ``"em"`` (see ``docs/latent-variables.md``).
         jacobian
             MAP only: include the log-det-Jacobian of constrained parameters (mode in the
             unconstrained space) instead of the mode on the constrained scale.
@@ -301,18 +378,24 @@ class Model:
         """
         from probfit.engines.registry import run_engine
 
+        if self.latent_decls:
+            from probfit.latent.run import fit_latent
+
+            return fit_latent(self, data, method, engine, jacobian=jacobian, dims=dims,
+                              coords=coords, init=init, **options)
         objective = self.compile(data, method, jacobian=jacobian, dims=dims)
         return run_engine(objective, engine, init=init, coords=coords, **options)
 
 
-def _dims(dims: Any, where: str) -> tuple[str, ...]:
+def _dims(dims: Any, where: str, square: bool = False) -> tuple[str, ...]:
     if isinstance(dims, str):
         dims = (dims,)
     dims = tuple(dims)
     for d in dims:
         if not isinstance(d, str) or not d.isidentifier():
             raise SpecError(f"{where}: dim names must be identifiers, got {d!r}")
-    if len(set(dims)) != len(dims):
+    unique = dims[:-1] if square and len(dims) >= 2 and dims[-1] == dims[-2] else dims
+    if len(set(unique)) != len(unique):
         raise SpecError(f"{where}: a dim name repeats in {dims}")
     return dims
 

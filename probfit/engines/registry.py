@@ -13,23 +13,34 @@ from probfit.compile.start import initial_theta
 from probfit.diagnostics.separation import binary_predictor, separated_coefficients
 from probfit.engines.adam import adam
 from probfit.engines.base import EngineResult
+from probfit.engines.em import em
 from probfit.engines.lbfgs import lbfgs
 from probfit.engines.newton import newton
 from probfit.errors import EngineError, SeparationWarning
 
 __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
-ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs}
-ENGINES["adam"] = adam
+ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs, "em": em,
+                                                   "adam": adam}
+
+#: Engines that can fit a model with a discrete latent variable (lbfgs on the marginal).
+LATENT_ENGINES = ("em", "lbfgs")
 
 #: Above this many free parameters Newton's dense Hessian is not the default.
 NEWTON_MAX_PARAMS = 2000
 
 
-def refusal(name: str, objective: Objective) -> str | None:
+def refusal(name: str, objective: Objective | Any) -> str | None:
     """Why engine ``name`` cannot fit ``objective`` (``None`` if it can)."""
     if name not in ENGINES:
         return f"unknown engine {name!r}; available: {sorted(ENGINES)}"
+    latent = getattr(objective, "latent", None)
+    if latent is not None and name not in LATENT_ENGINES:
+        return (f"{name} cannot fit a model with the discrete latent {latent!r}: the latent "
+                f"must be marginalized; use engine={LATENT_ENGINES[0]!r}")
+    if latent is None and name == "em":
+        return (f"{name} fits models with a discrete latent variable (Model.latent); this "
+                "model has none, use newton or lbfgs")
     if name == "newton" and not objective.smooth:
         params = ", ".join(sorted({t.param for t in objective.l1}))
         return (f"newton needs a smooth objective, but the Laplace prior on {params} adds an "

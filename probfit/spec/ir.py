@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from probfit.errors import SpecError
 
-__all__ = ["DataSpec", "DistSpec", "ModelSpec", "ObserveSpec", "ParamSpec", "load_spec"]
+__all__ = ["DataSpec", "DistSpec", "LatentSpec", "ModelSpec", "ObserveSpec", "ParamSpec",
+           "load_spec"]
 
 ArgValue = float | str | list[float] | list[list[float]]
 
@@ -56,10 +57,18 @@ class ParamSpec(_Strict):
 
     dims: tuple[str, ...] = ()
     prior: DistSpec | None = None
-    support: Literal["real", "positive", "unit_interval", "simplex"] | None = None
+    support: Literal["real", "positive", "unit_interval", "simplex", "spd"] | None = None
     lower: float | None = None
     upper: float | None = None
     init: float | list[float] | None = None
+
+
+class LatentSpec(_Strict):
+    """A discrete latent variable: its dims (the rows) and its distribution."""
+
+    dims: tuple[str, ...] = ()
+    dist: str
+    args: dict[str, ArgValue] = Field(default_factory=dict)
 
 
 class ObserveSpec(_Strict):
@@ -76,6 +85,7 @@ class ModelSpec(_Strict):
     name: str
     data: dict[str, DataSpec] = Field(default_factory=dict)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
+    latents: dict[str, LatentSpec] = Field(default_factory=dict)
     observe: list[ObserveSpec]
 
     @model_validator(mode="after")

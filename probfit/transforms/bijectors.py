@@ -220,5 +220,12 @@ def bijector_for(constraint: Constraint, shape: tuple[int, ...], name: str) -> B
             raise SpecError(f"parameter {name!r}: a simplex must be 1-d with at least 2 entries,"
                             f" got shape {shape}")
         return ALRSimplex(shape)
+    if cname == "spd":
+        from probfit.transforms.spd import CholeskySPD
+
+        if len(shape) < 2 or shape[-1] != shape[-2]:
+            raise SpecError(f"parameter {name!r}: an spd parameter needs square trailing dims "
+                            f"(..., d, d), got shape {shape}")
+        return CholeskySPD(shape)
     raise SpecError(f"parameter {name!r}: no bijector for support {cname!r}"
                     " (discrete parameters need latent-variable treatment)")

@@ -1,0 +1,8 @@
+"""Discrete latent variables: enumeration, EM fits and their results."""
+
+from probfit.latent.compare import align_components, match_components
+from probfit.latent.fit import LatentFit
+from probfit.latent.mixture import Mixture
+from probfit.latent.problem import LatentProblem
+
+__all__ = ["LatentFit", "LatentProblem", "Mixture", "align_components", "match_components"]

@@ -1,0 +1,48 @@
+"""Fitting a model with a latent variable: build the enumeration, run the engine, wrap a Fit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from probfit.compile.start import initial_theta
+from probfit.dsl.model import Model
+from probfit.engines.em import kmeans_start
+from probfit.errors import EngineError
+from probfit.latent.fit import LatentFit
+from probfit.latent.marginal import MarginalObjective
+from probfit.latent.problem import LatentProblem
+
+__all__ = ["fit_latent"]
+
+
+def fit_latent(model: Model, data: Mapping[str, Any], method: str = "mle",
+               engine: str | None = None, *, jacobian: bool = False,
+               dims: Mapping[str, int] | None = None, coords: Mapping[str, Any] | None = None,
+               init: Mapping[str, Any] | None = None, k: int | None = None,
+               **options: Any) -> LatentFit:
+    """Fit ``model`` (which declares a latent) to ``data``; see :meth:`Model.fit`.
+
+    ``k`` sizes the latent's category dim; ``options`` go to the engine (for EM: ``n_init``,
+    ``seed``, ``covariance``, ``reg_covar``, ``max_iter``, ``tol``, ``newton_steps``).
+    ``engine="lbfgs"`` minimises the marginal objective (:class:`MarginalObjective`) from a
+    k-means++ start (``seed``) instead.
+    """
+    from probfit.engines.registry import ENGINES, refusal
+
+    problem = LatentProblem(model, data, method, jacobian=jacobian, dims=dims, k=k)
+    name = engine or "em"
+    why = refusal(name, problem)
+    if why:
+        raise EngineError(why)
+    theta0 = initial_theta(problem.objective, init) if init else None
+    target: LatentProblem | MarginalObjective = problem
+    if name != "em":
+        target = MarginalObjective(problem)
+        seed = options.pop("seed", None)
+        theta0 = kmeans_start(problem, seed) if theta0 is None else theta0
+    try:
+        result = ENGINES[name](target, theta0, **options)
+    except TypeError as err:
+        raise EngineError(f"engine {name!r} got an unknown option: {err}") from None
+    return LatentFit(problem, result, coords=coords)
