@@ -271,7 +271,7 @@ class Fit:
         width = 78
         lines = [f"probfit {self.method.upper()} fit".center(width), "=" * width]
         for i in range(max(len(left), len(right))):
-            lt = f"{left[i][0] + ':':<18}{str(left[i][1])[:22]:<22}" if i < len(left) else ""
+            lt = f"{left[i][0] + ':':<18}{str(left[i][1])[:21]:<22}" if i < len(left) else ""
             rt = f"{right[i][0] + ':':<16}{right[i][1]:>22}" if i < len(right) else ""
             lines.append(f"{lt:<40}{rt}".rstrip())
         lines.append("=" * width)
