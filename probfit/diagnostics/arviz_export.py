@@ -81,8 +81,10 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
 
     predictive: dict[str, list[np.ndarray]] = {}
     loglik: dict[str, list[np.ndarray]] = {}
+    discrete = {}
     for t in pd.theta:
         for term in obs_terms(fit, bound, t):
+            discrete[term.name] = term.kind != "continuous"
             predictive.setdefault(term.name, []).append(
                 np.asarray(term.dist.sample_from(rng, term.vals), dtype=float))
             loglik.setdefault(term.name, []).append(
@@ -90,7 +92,7 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
     observed = {}
     for f in objective.obs_factors():
         dims[f.name] = list(f.value.dims)
-        observed[f.name] = np.asarray(bound[f.name], dtype=float)
+        observed[f.name] = _as_kind(bound[f.name], discrete[f.name])
     constant = {}
     for name, arr in bound.items():
         if name in observed:
@@ -103,7 +105,8 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
         stats["lp_approx"] = pd.lp_approx.reshape(1, s_count)
     groups = {
         "posterior": posterior,
-        "posterior_predictive": {k: np.stack(v)[None] for k, v in predictive.items()},
+        "posterior_predictive": {k: _as_kind(np.stack(v)[None], discrete[k])
+                                 for k, v in predictive.items()},
         "log_likelihood": {k: np.stack(v)[None] for k, v in loglik.items()},
         "observed_data": observed,
         "constant_data": constant,
@@ -120,6 +123,12 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
     tree = from_dict(groups, dims=dims, coords=_coords(fit, sizes), attrs=attrs)
     tree["optimizer_trace"] = xr.DataTree(_trace_dataset(fit))
     return tree
+
+
+def _as_kind(values: Any, discrete: bool) -> np.ndarray:
+    """Discrete responses as int64 (ArviZ's discrete checks rely on the dtype)."""
+    arr = np.asarray(values, dtype=float)
+    return np.rint(arr).astype(np.int64) if discrete else arr
 
 
 def _trace_dataset(fit: Any) -> xr.Dataset:
