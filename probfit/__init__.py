@@ -35,6 +35,9 @@ from probfit.dsl import (
     softmax,
     softplus,
 )
+from probfit.diagnostics.calibration import Calibration, calibration
+from probfit.diagnostics.convergence import ConvergenceReport, convergence_report
+from probfit.diagnostics.residuals import Residuals, residuals
 from probfit.errors import (
     ConvergenceError,
     ConvergenceWarning,
@@ -47,6 +50,7 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
+from probfit.report import Comparison, compare
 from probfit.results import Fit, Summary
 from probfit.spec import ModelSpec, load_spec
 
@@ -61,3 +65,5 @@ __all__ = [
     "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
     "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]
+__all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",
+            "compare", "convergence_report", "residuals"]
