@@ -52,6 +52,7 @@ from probfit.errors import (
 )
 from probfit.report import Comparison, compare
 from probfit.results import Fit, Summary
+from probfit.simulate import simulate
 from probfit.spec import ModelSpec, load_spec
 
 __version__ = "0.1.0"
@@ -66,4 +67,4 @@ __all__ = [
     "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]
 __all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",
-            "compare", "convergence_report", "residuals"]
+            "compare", "convergence_report", "residuals", "simulate"]
