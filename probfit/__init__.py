@@ -35,9 +35,6 @@ from probfit.dsl import (
     softmax,
     softplus,
 )
-from probfit.diagnostics.calibration import Calibration, calibration
-from probfit.diagnostics.convergence import ConvergenceReport, convergence_report
-from probfit.diagnostics.residuals import Residuals, residuals
 from probfit.errors import (
     ConvergenceError,
     ConvergenceWarning,
@@ -50,7 +47,6 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
-from probfit.report import Comparison, compare
 from probfit.results import Fit, Summary
 from probfit.simulate import simulate
 from probfit.spec import ModelSpec, load_spec
@@ -68,3 +64,26 @@ __all__ = [
 ]
 __all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",
             "compare", "convergence_report", "residuals", "simulate"]
+
+#: Diagnostics and reports import xarray/ArviZ, so they load on first use (PEP 562).
+_LAZY = {
+    "Calibration": "probfit.diagnostics.calibration",
+    "calibration": "probfit.diagnostics.calibration",
+    "ConvergenceReport": "probfit.diagnostics.convergence",
+    "convergence_report": "probfit.diagnostics.convergence",
+    "Residuals": "probfit.diagnostics.residuals",
+    "residuals": "probfit.diagnostics.residuals",
+    "Comparison": "probfit.report.compare",
+    "compare": "probfit.report.compare",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'probfit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

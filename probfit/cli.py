@@ -21,11 +21,9 @@ from tqdm import tqdm
 
 from probfit import datasets
 from probfit.compile.objective import METHODS
-from probfit.diagnostics.convergence import convergence_report
 from probfit.distributions import Bernoulli, Normal
 from probfit.dsl.model import Model
 from probfit.errors import ProbfitError, ProbfitWarning
-from probfit.report import compare
 
 __all__ = ["main"]
 
@@ -34,6 +32,8 @@ _DEMO_COLS = ["radius_mean", "texture_mean", "smoothness_mean", "concave_points_
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from probfit.report import compare
+
     if not args.prior_scale > 0:
         raise ProbfitError(f"--prior-scale must be a positive scale, got {args.prior_scale}")
     ds = datasets.load("breast_cancer")
@@ -126,6 +126,8 @@ def _bind_columns(m: Model, table: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from probfit.diagnostics.convergence import convergence_report
+
     m = Model.from_spec(args.spec)
     data = _bind_columns(m, _read_csv(args.data))
     with _progress(2 if args.out else 1, args) as bar:
@@ -168,6 +170,8 @@ def _methods(text: str) -> list[str]:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from probfit.report import compare
+
     methods = _methods(args.methods)
     m = Model.from_spec(args.spec)
     data = _bind_columns(m, _read_csv(args.data))

@@ -85,10 +85,9 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
     for t in pd.theta:
         for term in obs_terms(fit, bound, t):
             discrete[term.name] = term.kind != "continuous"
-            predictive.setdefault(term.name, []).append(
-                np.asarray(term.dist.sample_from(rng, term.vals), dtype=float))
-            loglik.setdefault(term.name, []).append(
-                np.asarray(term.dist.logp(term.y, term.vals), dtype=float))
+            predictive.setdefault(term.name, []).append(term.sample(rng))
+            loglik.setdefault(term.name, []).append(np.broadcast_to(
+                np.asarray(term.dist.logp(term.y, term.vals), dtype=float), term.y.shape))
     observed = {}
     for f in objective.obs_factors():
         dims[f.name] = list(f.value.dims)
@@ -117,12 +116,17 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
               "engine": fit.engine, "approximation": pd.kind,
               "uncertainty_kind": fit.uncertainty_kind,
               "converged": int(bool(fit.converged))},
-        "posterior": {f"estimate_{k}": np.asarray(v, dtype=float).ravel().tolist()
-                      for k, v in fit.params.items()},
+        "posterior": {f"estimate_{k}": _attr(v) for k, v in fit.params.items()},
     }
     tree = from_dict(groups, dims=dims, coords=_coords(fit, sizes), attrs=attrs)
     tree["optimizer_trace"] = xr.DataTree(_trace_dataset(fit))
     return tree
+
+
+def _attr(value: Any) -> float | list[float]:
+    """A point estimate as a netCDF attribute: a float, or a flat list for arrays."""
+    arr = np.asarray(value, dtype=float)
+    return float(arr) if arr.ndim == 0 else arr.ravel().tolist()
 
 
 def _as_kind(values: Any, discrete: bool) -> np.ndarray:

@@ -155,7 +155,7 @@ def calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str | None
     terms = [next(t for t in obs_terms(fit, bound, th) if t.name == var) for th in pd.theta]
     y = terms[0].y
     kind = terms[0].kind
-    logp = np.stack([t.dist.logp(y, t.vals) for t in terms])
+    logp = np.stack([np.broadcast_to(t.dist.logp(y, t.vals), np.shape(y)) for t in terms])
     log_score = float(np.mean(logsumexp(logp, axis=0) - np.log(len(terms))))
     rng = np.random.default_rng(None if seed is None else seed + 2)
     curve: dict[str, np.ndarray] = {}

@@ -72,6 +72,14 @@ class ObsTerm:
         """Variance per row."""
         return np.asarray(self.dist.variance_of(self.vals), dtype=float)
 
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One draw of the observed variable, shaped like the observations."""
+        draw = np.asarray(self.dist.sample_from(rng, self.vals), dtype=float)
+        if self.y is None or draw.shape == self.y.shape:
+            return draw
+        extra = self.y.shape[: self.y.ndim - draw.ndim]
+        return np.asarray(self.dist.sample_from(rng, self.vals, extra), dtype=float)
+
     def frozen(self) -> Any:
         """The frozen scipy distribution of every row (see :func:`frozen`)."""
         return frozen(self.dist, self.vals)

@@ -1,4 +1,4 @@
-"""Write probfit/datasets/breast_cancer.csv and iris.csv from scikit-learn's copies of the UCI files.
+"""Write probfit/datasets/breast_cancer.csv and iris.csv from scikit-learn's UCI copies.
 
 Both datasets are from the UCI Machine Learning Repository, which licenses them under
 Creative Commons Attribution 4.0 (CC BY 4.0). scikit-learn ships verbatim copies of the UCI
