@@ -160,12 +160,13 @@ def calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str | None
     rng = np.random.default_rng(None if seed is None else seed + 2)
     curve: dict[str, np.ndarray] = {}
     if kind == "binary":
-        p = np.mean([t.mean for t in terms], axis=0)
+        p = np.broadcast_to(np.mean([t.mean for t in terms], axis=0), np.shape(y))
         metrics = binary_scores(p, y)
         order = np.argsort(p)
         curve = {"p": p[order], "pav": pav(p, y)[order]}
     elif kind == "categorical":
         probs = np.mean([t.mean for t in terms], axis=0)
+        probs = np.broadcast_to(probs, np.shape(y) + probs.shape[-1:])
         metrics = _categorical_scores(probs, y)
         conf = probs.max(axis=-1)
         order = np.argsort(conf)
@@ -224,7 +225,7 @@ def _loo_pit(tree: xr.DataTree, var: str) -> np.ndarray | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = loo_pit(tree, var_names=[var])
+        out = loo_pit(tree, var_names=[var], pareto_pit=True)
     return np.ravel(np.asarray(out[var].values, dtype=float))
 
 
@@ -233,7 +234,7 @@ def _rootogram(frozen: list, y: np.ndarray) -> dict[str, np.ndarray]:
     k = np.arange(top + 1, dtype=float)
     expected = np.zeros(top + 1)
     for d in frozen:
-        pmf = d.pmf(k.reshape((-1,) + (1,) * y.ndim))
+        pmf = np.broadcast_to(d.pmf(k.reshape((-1,) + (1,) * y.ndim)), k.shape + y.shape)
         expected += pmf.reshape(top + 1, -1).sum(axis=1)
     expected /= len(frozen)
     observed = np.bincount(y.astype(int).ravel(), minlength=top + 1)[: top + 1].astype(float)
