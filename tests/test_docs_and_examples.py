@@ -46,10 +46,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, cwd=ROOT, check=False)
 
 
-def test_cli_demo():
-    r = run_cli("demo")
+def test_cli_demo(tmp_path):
+    report = tmp_path / "demo.html"
+    r = run_cli("demo", "--report", str(report))
     assert r.returncode == 0, r.stderr
     assert "MLE" in r.stdout and "MAP" in r.stdout and "shrinkage" in r.stdout
+    assert f"comparison report written to {report.resolve()}" in r.stdout
+    assert report.read_text().count('src="data:image/png;base64,') == 5
 
 
 def test_cli_validate_and_errors(tmp_path):
