@@ -66,10 +66,10 @@ def test_pointwise_loglik_matches_objective(tree, logistic_map):
 
 
 def test_laplace_draws_have_the_fit_covariance(logistic_map):
-    d = posterior_draws(logistic_map, 20000, seed=3)
+    d = posterior_draws(logistic_map, 4000, seed=3)
     cov = np.cov(d.theta.T)
-    np.testing.assert_allclose(cov, logistic_map.cov, rtol=0.05, atol=1e-3)
-    np.testing.assert_allclose(d.theta.mean(0), logistic_map.theta, atol=0.02)
+    np.testing.assert_allclose(cov, logistic_map.cov, rtol=0.1, atol=2e-3)
+    np.testing.assert_allclose(d.theta.mean(0), logistic_map.theta, atol=0.03)
     lq = stats.multivariate_normal(logistic_map.theta, logistic_map.cov).logpdf(d.theta[:5])
     np.testing.assert_allclose(d.lp_approx[:5], lq, rtol=1e-10)
 

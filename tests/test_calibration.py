@@ -6,15 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import probfit as pf  # noqa: E402
-from probfit.diagnostics.scores import binary_scores, pav  # noqa: E402
-from probfit.errors import DataError  # noqa: E402
+import probfit as pf
+from probfit.diagnostics.scores import binary_scores, pav
+from probfit.errors import DataError
 
 
 def test_binary_scores_by_hand():

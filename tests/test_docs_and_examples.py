@@ -80,5 +80,6 @@ def test_cli_fit_csv(tmp_path):
                 "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "fit.json").is_file()
+    assert (tmp_path / "out" / "fit.nc").is_file() and "Convergence report" in r.stdout
     r = run_cli("fit", "specs/logistic.yaml", "--data", str(tmp_path / "missing.csv"))
     assert r.returncode == 2 and "does not exist" in r.stderr

@@ -115,14 +115,17 @@ def kkt_violation(objective: Any, theta: np.ndarray) -> float:
 
 
 def pareto_khat(draws: PosteriorDraws) -> float | None:
-    """Pareto k̂ of the importance log-ratios ``lp - lp_approx`` (``None`` without them)."""
+    """Pareto k̂ of the importance log-ratios ``lp - lp_approx``.
+
+    ``None`` without an approximation, or when the tail is too short to fit (few draws).
+    """
     if draws.lp_approx is None or draws.n_draws < 20:
         return None
     log_ratio = draws.lp - draws.lp_approx
     if not np.all(np.isfinite(log_ratio)):
         return float("inf")
     _, k = array_stats.psislw(log_ratio - np.max(log_ratio))
-    return float(k)
+    return float(k) if np.isfinite(k) else None
 
 
 def convergence_report(fit: Any, draws: PosteriorDraws | None = None) -> ConvergenceReport:

@@ -141,7 +141,7 @@ def calibration_figure(cals: Sequence[Any]) -> Figure:
         ax.axhline(0.0, color="0.5", ls="--", lw=1)
         n = cals[0].curve["pit"].size
         band = 1.36 / np.sqrt(n)
-        ax.axhspan(-band, band, color="0.9", zorder=0, label="95% KS band")
+        ax.axhspan(-band, band, color="#eef2f7", zorder=0, label="95% KS band")
         ax.set_xlabel("PIT value")
         ax.set_ylabel("ECDF - uniform")
         ax.set_title(f"PIT of {cals[0].var}")
