@@ -184,3 +184,28 @@ def test_cli_compare_writes_report_and_rejects_unknown_methods(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("probfit: error:")
     assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
     assert re.search(r"invalid choice", r.stderr)
+
+
+def test_cli_in_process_errors_and_progress(tmp_path, capsys):
+    from probfit.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "specs/logistic.yaml", "--data", "x.csv", "--draws", "zero"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("probfit: error:") and err.strip().count("\n") == 0
+    assert "positive integer" in err
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    y = (rng.random(60) < 0.5).astype(int)
+    csv = tmp_path / "d.csv"
+    csv.write_text("X_1,X_2,y\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y,
+                                                                               strict=True)))
+    assert main(["--progress", "fit", str(ROOT / "specs" / "logistic.yaml"), "--data",
+                 str(csv), "--method", "map"]) == 0
+    captured = capsys.readouterr()
+    assert "probfit:" in captured.err and ("it/s" in captured.err or "s/it" in captured.err)
+    assert "Convergence report" in captured.out
+    assert main(["compare", str(ROOT / "specs" / "logistic.yaml"), "--data", str(csv),
+                 "--report", str(tmp_path / "r.txt")]) == 2
+    assert ".html" in capsys.readouterr().err

@@ -29,7 +29,10 @@ def _coords(fit: Any, sizes: Mapping[str, int]) -> dict[str, list]:
     out: dict[str, list] = {}
     for dim, size in sizes.items():
         labels = fit.coords.get(dim)
-        out[dim] = [str(v) for v in labels] if labels is not None else list(range(size))
+        if labels is not None and len(labels) == size:
+            out[dim] = [str(v) for v in labels]
+        else:  # no labels, or new data with another number of rows
+            out[dim] = list(range(size))
     return out
 
 

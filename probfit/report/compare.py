@@ -110,7 +110,7 @@ class Comparison:
         for e in self.entries:
             if e.residuals is not None:
                 figs[f"residuals_{e.label}"] = figures.residual_figure(
-                    e.residuals, label=f"residuals: {e.label}")
+                    e.residuals, label=f"residuals of {e.label} on the {self.scored_on}")
         figs["traces"] = figures.trace_figure([e.fit for e in self.entries], self.labels)
         for e in self.entries:
             path = getattr(e.fit, "regularization_path", None)
