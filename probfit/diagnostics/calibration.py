@@ -19,12 +19,14 @@ the variational draws for VI), so every method is scored the same way:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from arviz_stats import loo_pit
 from arviz_stats.base import array_stats
 from scipy.special import logsumexp
 
@@ -217,10 +219,6 @@ def _pit(frozen: list, y: np.ndarray, kind: str, rng: np.random.Generator) -> np
 
 
 def _loo_pit(tree: xr.DataTree, var: str) -> np.ndarray | None:
-    import warnings
-
-    from arviz_stats import loo_pit
-
     if tree.posterior.sizes.get("draw", 1) < 20:
         return None
     with warnings.catch_warnings():

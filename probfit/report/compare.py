@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from arviz_stats import loo_approximate_posterior
 
+from probfit.diagnostics.arviz_export import to_arviz
 from probfit.diagnostics.calibration import Calibration, calibration
 from probfit.diagnostics.convergence import ConvergenceReport, convergence_report
 from probfit.diagnostics.draws import PosteriorDraws, posterior_draws
@@ -204,8 +206,6 @@ class Comparison:
         pathlib.Path
             Where the file was written.
         """
-        import matplotlib.pyplot as plt
-
         path = Path(path)
         if path.parent and not path.parent.exists():
             raise ProbfitError(f"cannot write the report: directory {str(path.parent)!r} "
@@ -224,7 +224,6 @@ class Comparison:
                        f'src="data:image/png;base64,{data}"><figcaption>'
                        f"{html.escape(_CAPTIONS.get(name.split('_')[0], name))}"
                        "</figcaption></figure>")
-            plt.close(fig)
         out.append("</body></html>")
         path.write_text("\n".join(out), encoding="utf-8")
         return path
@@ -281,8 +280,6 @@ def _kind(fit: Any) -> str:
 
 
 def _loo(fit: Any, cal_tree: Any, draws: PosteriorDraws) -> tuple[dict[str, float] | None, str]:
-    from arviz_stats import loo_approximate_posterior
-
     if draws.lp_approx is None:
         return None, "no LOO: the fit has no posterior approximation to draw from"
     if not (np.all(np.isfinite(draws.lp)) and np.all(np.isfinite(draws.lp_approx))):
@@ -383,11 +380,7 @@ def compare(fits: Sequence[Any], test: Mapping[str, Any] | None = None,
     for fit, lab in zip(fits, labels, strict=True):
         draws = posterior_draws(fit, n_draws, seed)
         cal = calibration(fit, test, draws=draws, seed=seed, label=lab)
-        train_tree = cal.tree if test is None else None
-        if train_tree is None:
-            from probfit.diagnostics.arviz_export import to_arviz
-
-            train_tree = to_arviz(fit, draws=draws, seed=seed)
+        train_tree = cal.tree if test is None else to_arviz(fit, draws=draws, seed=seed)
         loo, loo_note = _loo(fit, train_tree, draws)
         res = None
         if cal.kind != "categorical":
