@@ -177,13 +177,24 @@ def test_cli_compare_writes_report_and_rejects_unknown_methods(tmp_path):
     assert "comparison report written to" in r.stdout
     images = _pngs((tmp_path / "rep.html").read_text())
     assert {"forest", "calibration", "traces"} <= set(images)
-    r = _cli("compare", "specs/logistic.yaml", "--data", str(csv), "--methods", "mle,vi")
-    assert r.returncode == 2
-    assert r.stderr.strip().count("\n") == 0 and "available methods: mle, map" in r.stderr
-    r = _cli("nosuchcommand")
-    assert r.returncode == 2 and r.stderr.startswith("probfit: error:")
-    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
-    assert re.search(r"invalid choice", r.stderr)
+
+
+def test_cli_rejects_unavailable_methods_and_commands_in_one_line(tmp_path, capsys):
+    from probfit.cli import main
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("X_1,X_2,y\n0.1,0.2,1\n0.3,-0.1,0\n")
+    assert main(["compare", "specs/logistic.yaml", "--data", str(csv), "--methods",
+                 "mle,vi"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "available methods: mle, map" in err
+    assert "vi" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["nosuchcommand"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("probfit: error:") and err.strip().count("\n") == 0
+    assert re.search(r"invalid choice", err)
 
 
 def test_cli_in_process_errors_and_progress(tmp_path, capsys):
