@@ -86,7 +86,7 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
     loglik: dict[str, list[np.ndarray]] = {}
     discrete = {}
     for t in pd.theta:
-        for term in obs_terms(fit, bound, t):
+        for term in obs_terms(fit, bound, t, checked=True):
             discrete[term.name] = term.kind != "continuous"
             predictive.setdefault(term.name, []).append(term.sample(rng))
             loglik.setdefault(term.name, []).append(np.broadcast_to(

@@ -100,7 +100,7 @@ class Calibration:
             raise DataError(f"which must be 'pava', 'loo_pit', 'pit' or 'rootogram', "
                             f"got {which!r}")
         fig = pc.viz["figure"].item()
-        fig.set_size_inches(7.0, 4.0)
+        fig.set_size_inches(max(7.0, 3.4 * len(fig.axes)), 4.0)
         fig.subplots_adjust(top=0.82)
         fig.suptitle(f"{self.label or 'fit'}: {which.replace('_', '-')} check of {self.var}",
                      fontsize=11)
@@ -154,7 +154,8 @@ def calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str | None
     var = _check_var(fit, bound, var)
     pd = draws if draws is not None else posterior_draws(fit, n_draws, seed)
     tree = to_arviz(fit, bound, draws=pd, seed=seed)
-    terms = [next(t for t in obs_terms(fit, bound, th) if t.name == var) for th in pd.theta]
+    terms = [next(t for t in obs_terms(fit, bound, th, checked=True) if t.name == var)
+             for th in pd.theta]
     y = terms[0].y
     kind = terms[0].kind
     logp = np.stack([np.broadcast_to(t.dist.logp(y, t.vals), np.shape(y)) for t in terms])

@@ -86,7 +86,7 @@ class ObsTerm:
 
 
 def obs_terms(fit: Any, data: Mapping[str, np.ndarray] | None = None,
-              theta: np.ndarray | None = None) -> list[ObsTerm]:
+              theta: np.ndarray | None = None, checked: bool = False) -> list[ObsTerm]:
     """Every observed variable of ``fit`` at ``theta`` (default: the estimate) on ``data``.
 
     Parameters
@@ -97,9 +97,11 @@ def obs_terms(fit: Any, data: Mapping[str, np.ndarray] | None = None,
         Bound data (defaults to the fitted data); raw user data is bound and checked.
     theta
         Flat unconstrained parameter vector.
+    checked
+        ``data`` is already bound (skips the checks when called once per posterior draw).
     """
     objective = fit.objective
-    bound = objective.data if data is None else fit._bind(data)
+    bound = objective.data if data is None else data if checked else fit._bind(data)
     th = fit.theta if theta is None else theta
     ctx = objective.data_context(th, bound)
     out = []
