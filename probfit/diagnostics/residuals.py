@@ -12,7 +12,8 @@ Leverage is the diagonal of the weighted hat matrix ``W½ J (Jᵀ W J)⁻¹ Jᵀ
 Jacobian of the linear predictor with respect to the parameters that enter it and ``W`` the
 Fisher working weights ``-E[∂² log p / ∂η²]`` — for a GLM ``η = Xβ`` this is the usual hat
 matrix. Cook's distance is ``r_P² h / (k (1 - h)²)`` with Pearson residual ``r_P`` (which already
-includes the dispersion) and ``k`` the number of coefficients in ``η``.
+includes the dispersion at its maximum-likelihood value, where statsmodels and R use the
+Pearson estimate ``χ²/(n - k)``) and ``k`` the number of coefficients in ``η``.
 """
 
 from __future__ import annotations
