@@ -1,15 +1,16 @@
-"""Fit the Spector & Mazzeo logistic regression by MLE and MAP and compare the estimates."""
+"""Fit a logistic regression of the UCI breast-cancer diagnoses by MLE and MAP and compare."""
 
 import numpy as np
 
 import probfit as pf
 
-ds = pf.datasets.load("spector")
-cols = ["GPA", "TUCE", "PSI"]
+ds = pf.datasets.load("breast_cancer")
+cols = ["radius_mean", "texture_mean", "smoothness_mean"]
 X = np.column_stack([ds.data[c] for c in cols])
-data = {"X": X, "y": ds.data["GRADE"]}
+X = (X - X.mean(0)) / X.std(0)
+data = {"X": X, "y": ds.data["malignant"]}
 
-m = pf.Model("spector")
+m = pf.Model("breast_cancer")
 Xh, y = m.data("X", dims=("n", "p")), m.data("y", dims=("n",))
 w = m.param("w", dims=("p",), prior=pf.Normal(0.0, 1.0))
 b = m.param("b")
@@ -20,4 +21,4 @@ map_ = m.fit(data, method="map", coords={"p": cols})
 print(mle.summary())
 print(map_.summary())
 for i, c in enumerate(cols):
-    print(f"{c:>5}: MLE {mle.params['w'][i]: .3f}  MAP {map_.params['w'][i]: .3f}")
+    print(f"{c:>16}: MLE {mle.params['w'][i]: .3f}  MAP {map_.params['w'][i]: .3f}")

@@ -50,6 +50,7 @@ from probfit.errors import (
 )
 from probfit.latent import LatentFit, Mixture, align_components, match_components
 from probfit.results import Fit, Summary
+from probfit.simulate import simulate
 from probfit.spec import ModelSpec, load_spec
 
 __version__ = "0.1.0"
@@ -65,3 +66,28 @@ __all__ = [
 ]
 __all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
             "match_components"]
+__all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",
+            "compare", "convergence_report", "residuals", "simulate"]
+
+#: Diagnostics and reports import xarray/ArviZ, so they load on first use (PEP 562).
+_LAZY = {
+    "Calibration": "probfit.diagnostics.calibration",
+    "calibration": "probfit.diagnostics.calibration",
+    "ConvergenceReport": "probfit.diagnostics.convergence",
+    "convergence_report": "probfit.diagnostics.convergence",
+    "Residuals": "probfit.diagnostics.residuals",
+    "residuals": "probfit.diagnostics.residuals",
+    "Comparison": "probfit.report.compare",
+    "compare": "probfit.report.compare",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'probfit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

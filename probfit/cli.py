@@ -1,4 +1,4 @@
-"""The ``probfit`` command line: ``demo``, ``validate`` and ``fit``.
+"""The ``probfit`` command line: ``demo``, ``validate``, ``fit`` and ``compare``.
 
 Errors in arguments or files print one line to stderr and exit with status 2; nothing prints a
 traceback for a user mistake.
@@ -12,11 +12,15 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
+from tqdm import tqdm
 
 from probfit import datasets
+from probfit.compile.objective import METHODS
 from probfit.distributions import Bernoulli, Normal
 from probfit.dsl.model import Model
 from probfit.errors import ProbfitError, ProbfitWarning
@@ -24,24 +28,41 @@ from probfit.errors import ProbfitError, ProbfitWarning
 __all__ = ["main"]
 
 
-def _demo(args: argparse.Namespace) -> int:
-    ds = datasets.load("spector")
-    cols = ["GPA", "TUCE", "PSI"]
-    X = np.column_stack([ds.data[c] for c in cols])
-    X = (X - X.mean(0)) / X.std(0)
-    data = {"X": X, "y": ds.data["GRADE"]}
+_DEMO_COLS = ["radius_mean", "texture_mean", "smoothness_mean", "concave_points_mean"]
 
-    m = Model("spector")
-    Xh, y = m.data("X", dims=("n", "p")), m.data("y", dims=("n",))
+
+def _demo(args: argparse.Namespace) -> int:
+    from probfit.report import compare
+
+    if not args.prior_scale > 0:
+        raise ProbfitError(f"--prior-scale must be a positive scale, got {args.prior_scale}")
+    ds = datasets.load("breast_cancer")
+    X = np.column_stack([ds.data[c] for c in _DEMO_COLS])
+    X = (X - X.mean(0)) / X.std(0)
+    y = ds.data["malignant"]
+    test_rows = np.arange(len(y)) % 4 == 0
+    train = {"X": X[~test_rows], "y": y[~test_rows]}
+    test = {"X": X[test_rows], "y": y[test_rows]}
+
+    m = Model("breast_cancer")
+    Xh, yh = m.data("X", dims=("n", "p")), m.data("y", dims=("n",))
     w = m.param("w", dims=("p",), prior=Normal(0.0, args.prior_scale))
     b = m.param("b")
-    m.observe(y, Bernoulli(logit=Xh @ w + b))
+    m.observe(yh, Bernoulli(logit=Xh @ w + b))
 
-    coords = {"p": cols}
-    mle = m.fit(data, method="mle", coords=coords)
-    map_ = m.fit(data, method="map", coords=coords)
+    coords = {"p": _DEMO_COLS}
+    with _progress(3, args) as bar:
+        mle = m.fit(train, method="mle", coords=coords)
+        bar.update()
+        map_ = m.fit(train, method="map", coords=coords)
+        bar.update()
+        report = compare([mle, map_], test=test, title="Breast cancer (UCI, CC BY 4.0): "
+                         "logistic regression by MLE and MAP")
+        path = report.to_html(args.report)
+        bar.update()
     out = [
-        f"Spector & Mazzeo (1980): {len(data['y'])} students, GRADE ~ GPA + TUCE + PSI "
+        f"Wisconsin diagnostic breast cancer (UCI): {len(train['y'])} training and "
+        f"{len(test['y'])} held-out tumours, malignant ~ {' + '.join(_DEMO_COLS)} "
         "(standardised), logistic regression.",
         "",
         mle.summary().text,
@@ -50,11 +71,15 @@ def _demo(args: argparse.Namespace) -> int:
         "",
         f"Normal(0, {args.prior_scale:g}) prior on w  <=>  ridge penalty "
         f"0.5 * {1 / args.prior_scale**2:g} * ||w||^2 on the summed log-likelihood.",
-        f"{'coef':<8}{'MLE':>10}{'MAP':>10}{'shrinkage':>11}",
+        f"{'coef':<22}{'MLE':>10}{'MAP':>10}{'shrinkage':>11}",
     ]
-    for i, c in enumerate(cols):
+    for i, c in enumerate(_DEMO_COLS):
         a, b_ = mle.params["w"][i], map_.params["w"][i]
-        out.append(f"{c:<8}{a:>10.4f}{b_:>10.4f}{1 - b_ / a:>10.1%}")
+        out.append(f"{c:<22}{a:>10.4f}{b_:>10.4f}{1 - b_ / a:>10.1%}")
+    scores = report.scores()
+    out += ["", f"held-out log score: MLE {scores['MLE']['log_score']:.4f}, "
+            f"MAP {scores['MAP']['log_score']:.4f} (mean log predictive density)",
+            f"comparison report written to {path.resolve()}"]
     print("\n".join(out))
     return 0
 
@@ -101,31 +126,91 @@ def _bind_columns(m: Model, table: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from probfit.diagnostics.convergence import convergence_report
+
     m = Model.from_spec(args.spec)
     data = _bind_columns(m, _read_csv(args.data))
-    fit = m.fit(data, method=args.method, engine=args.engine)
+    with _progress(2 if args.out else 1, args) as bar:
+        fit = m.fit(data, method=args.method, engine=args.engine)
+        bar.update()
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            fit.to_arviz(n_draws=args.draws).to_netcdf(out / "fit.nc", engine="h5netcdf")
+            bar.update()
     text = fit.summary().text
+    conv = convergence_report(fit)
     print(text)
+    print(conv)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.txt").write_text(text + "\n")
+        (out / "summary.txt").write_text(text + "\n" + str(conv) + "\n")
         est = {k: np.asarray(v).tolist() for k, v in fit.params.items()}
         se = None if fit.se is None else {k: np.asarray(v).tolist() for k, v in fit.se.items()}
         (out / "fit.json").write_text(json.dumps(
             {"model": m.name, "method": fit.method, "engine": fit.engine, "params": est,
              "se": se, "uncertainty_kind": fit.uncertainty_kind, "loglik": fit.loglik,
-             "converged": fit.converged, "n_iter": fit.n_iter}, indent=2))
-        print(f"wrote {out / 'summary.txt'} and {out / 'fit.json'}")
+             "converged": fit.converged, "n_iter": fit.n_iter,
+             "convergence": {k: v for k, v in conv.to_dict().items()
+                             if isinstance(v, (bool, int, float, str, list)) or v is None}},
+            indent=2))
+        print(f"wrote {out / 'summary.txt'}, {out / 'fit.json'} and {out / 'fit.nc'} "
+              "(ArviZ DataTree, netCDF)")
     return 0
 
 
+def _methods(text: str) -> list[str]:
+    methods = [x.strip() for x in text.split(",") if x.strip()]
+    if not methods:
+        raise ProbfitError("--methods needs at least one method, e.g. mle,map")
+    bad = [x for x in methods if x not in METHODS]
+    if bad:
+        raise ProbfitError(f"method(s) {', '.join(bad)} not available here; available "
+                           f"methods: {', '.join(METHODS)}")
+    return methods
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from probfit.report import compare
+
+    methods = _methods(args.methods)
+    m = Model.from_spec(args.spec)
+    data = _bind_columns(m, _read_csv(args.data))
+    test = _bind_columns(m, _read_csv(args.test)) if args.test else None
+    if not args.report.endswith((".html", ".htm")):
+        raise ProbfitError(f"--report must name an .html file, got {args.report!r}")
+    fits = []
+    with _progress(len(methods) + 1, args) as bar:
+        for method in methods:
+            fits.append(m.fit(data, method=method))
+            bar.update()
+        report = compare(fits, test=test, n_draws=args.draws)
+        path = report.to_html(args.report)
+        bar.update()
+    print(report.to_markdown())
+    print(f"comparison report written to {path.resolve()}")
+    return 0
+
+
+@contextmanager
+def _progress(total: int, args: argparse.Namespace):
+    """A tqdm bar on stderr (shown when stderr is a terminal, or with --progress)."""
+    show = getattr(args, "progress", False) or sys.stderr.isatty()
+    with tqdm(total=total, file=sys.stderr, disable=not show, desc="probfit",
+              leave=False) as bar:
+        yield bar
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="probfit", description="Declare once; fit by MLE or MAP.")
-    sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="fit MLE and MAP logistic regressions on bundled data")
+    p = _Parser(prog="probfit", description="Declare once; fit by MLE or MAP; compare the fits.")
+    p.add_argument("--progress", action="store_true",
+                   help="show progress bars on stderr even when it is not a terminal")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    d = sub.add_parser("demo", help="fit MLE and MAP logistic regressions on bundled data and "
+                       "write the comparison report")
     d.add_argument("--prior-scale", type=float, default=1.0,
                    help="scale of the Normal prior on the coefficients (default 1)")
+    d.add_argument("--report", default="probfit-demo-report.html",
+                   help="where to write the HTML report (default probfit-demo-report.html)")
     d.set_defaults(run=_demo)
     v = sub.add_parser("validate", help="check a model spec file")
     v.add_argument("spec")
@@ -135,9 +220,40 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--data", required=True, help="CSV file with one column per variable")
     f.add_argument("--method", default="mle", choices=["mle", "map"])
     f.add_argument("--engine", default=None, choices=["newton", "lbfgs"])
-    f.add_argument("--out", default=None, help="directory for summary.txt and fit.json")
+    f.add_argument("--out", default=None,
+                   help="directory for summary.txt, fit.json and fit.nc (ArviZ netCDF)")
+    f.add_argument("--draws", type=_positive_int, default=1000,
+                   help="posterior draws in fit.nc (default 1000)")
     f.set_defaults(run=_fit)
+    c = sub.add_parser("compare", help="fit a spec by several methods and write a comparison "
+                       "report")
+    c.add_argument("spec")
+    c.add_argument("--data", required=True, help="CSV file with one column per variable")
+    c.add_argument("--test", default=None, help="held-out CSV file for predictive scores")
+    c.add_argument("--methods", default="mle,map",
+                   help="comma-separated methods (default mle,map)")
+    c.add_argument("--report", default="report.html", help="HTML report path")
+    c.add_argument("--draws", type=_positive_int, default=400,
+                   help="posterior draws per fit (default 400)")
+    c.set_defaults(run=_compare)
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"probfit: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ProbfitError as err:
         print(f"probfit: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"probfit: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "),
+              file=sys.stderr)
         return 2
 
 

@@ -46,10 +46,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, cwd=ROOT, check=False)
 
 
-def test_cli_demo():
-    r = run_cli("demo")
+def test_cli_demo(tmp_path):
+    report = tmp_path / "demo.html"
+    r = run_cli("demo", "--report", str(report))
     assert r.returncode == 0, r.stderr
     assert "MLE" in r.stdout and "MAP" in r.stdout and "shrinkage" in r.stdout
+    assert f"comparison report written to {report.resolve()}" in r.stdout
+    assert report.read_text().count('src="data:image/png;base64,') == 5
 
 
 def test_cli_validate_and_errors(tmp_path):
@@ -77,5 +80,6 @@ def test_cli_fit_csv(tmp_path):
                 "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "fit.json").is_file()
+    assert (tmp_path / "out" / "fit.nc").is_file() and "Convergence report" in r.stdout
     r = run_cli("fit", "specs/logistic.yaml", "--data", str(tmp_path / "missing.csv"))
     assert r.returncode == 2 and "does not exist" in r.stderr

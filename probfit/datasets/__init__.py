@@ -1,13 +1,16 @@
-"""Small classic datasets bundled with probfit.
+"""Small classic datasets bundled with probfit, each public domain or CC BY 4.0.
+
+Binary: ``breast_cancer`` (and the grouped-binomial ``budworm``); counts: ``dobson``;
+continuous: ``clotting``; mixture and categorical: ``faithful``, ``iris``.
 
 Each dataset is a CSV file in this package next to ``catalog.json``, which records for every
 dataset its columns (with units), a description of what a row is, its full bibliographic
 source and its licence. Load one with :func:`load`; list them with :func:`names`::
 
     >>> from probfit import datasets
-    >>> ds = datasets.load("spector")
-    >>> ds.data["GPA"][:3]
-    array([2.66, 2.89, 3.28])
+    >>> ds = datasets.load("clotting")
+    >>> ds.data["lot1"][:3]
+    array([118.,  58.,  42.])
 
 Numeric columns are float64 (integer-valued counts too); categorical columns are numpy
 unicode string arrays. Every call to :func:`load` returns fresh arrays, so callers may modify

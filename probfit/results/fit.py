@@ -221,6 +221,17 @@ class Fit:
         ctx = self.objective.data_context(self.theta, bound)
         return f.dist.sample_from(np.random.default_rng(rng), _vals(f, ctx), size)
 
+    def to_arviz(self, data: Mapping[str, Any] | None = None, n_draws: int = 1000,
+                 seed: int | None = 0):
+        """The fit as an ArviZ ``xarray.DataTree`` (see :mod:`probfit.diagnostics.arviz_export`).
+
+        Draws come from the Laplace approximation (MLE/MAP) on the unconstrained scale, as one
+        chain of ``n_draws``; the point estimate is in the posterior group's attrs.
+        """
+        from probfit.diagnostics.arviz_export import to_arviz
+
+        return to_arviz(self, data, n_draws=n_draws, seed=seed)
+
     # ------------------------------------------------------------------ summary
     def labels(self) -> list[tuple[str, str, tuple[int, ...]]]:
         """``(label, param, index)`` per constrained entry, using ``coords`` where given."""

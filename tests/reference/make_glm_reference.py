@@ -59,9 +59,35 @@ IRLS_KW = dict(method="IRLS", tol=1e-14, maxiter=1000)
 NEWTON_KW = dict(method="newton", tol=1e-14, maxiter=100, disp=False)
 
 
+def embedded_columns(name: str) -> dict[str, np.ndarray]:
+    """Columns of a dataset no longer bundled with probfit, read back from the committed JSON.
+
+    spector, scotland and cpunish were removed from ``probfit/datasets`` (their licences are
+    neither public domain nor CC-BY); their design matrices and responses stay embedded in
+    ``glm_reference.json``, so the reference fits can still be regenerated from there.
+    """
+    ref = json.loads((HERE / "glm_reference.json").read_text(encoding="utf-8"))
+    out: dict[str, np.ndarray] = {}
+    for case in ref["cases"].values():
+        if case["dataset"] != name:
+            continue
+        X = np.array(case["X"], dtype=float)
+        for j, col in enumerate(case["design_columns"]):
+            if col.startswith("log(") and col.endswith(")"):
+                out[col[4:-1]] = np.exp(X[:, j])
+            elif col != "Intercept":
+                out[col] = X[:, j]
+        out[case["formula"].split("~")[0].strip()] = np.array(case["y"], dtype=float)
+    if not out:
+        raise SystemExit(f"dataset {name!r} is neither bundled nor embedded in the JSON")
+    return out
+
+
 def read_csv(name: str) -> dict[str, np.ndarray]:
     """Read probfit/datasets/<name>.csv with the column kinds of catalog.json."""
     catalog = json.loads((DATA_DIR / "catalog.json").read_text(encoding="utf-8"))
+    if name not in catalog:
+        return embedded_columns(name)
     kinds = {c: m["kind"] for c, m in catalog[name]["columns"].items()}
     with open(DATA_DIR / catalog[name]["file"], newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
