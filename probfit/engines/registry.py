@@ -11,14 +11,20 @@ import numpy as np
 from probfit.compile.objective import Objective
 from probfit.compile.start import initial_theta
 from probfit.diagnostics.separation import binary_predictor, separated_coefficients
+from probfit.engines.advi import advi
 from probfit.engines.base import EngineResult
+from probfit.engines.cavi import cavi, cavi_refusal
 from probfit.engines.lbfgs import lbfgs
 from probfit.engines.newton import newton
 from probfit.errors import EngineError, SeparationWarning
 
 __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
-ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs}
+ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs,
+                                                   "advi": advi, "cavi": cavi}
+
+#: Engines that return a variational posterior (method "vi") rather than a point estimate.
+VI_ENGINES = ("advi", "cavi")
 
 #: Above this many free parameters Newton's dense Hessian is not the default.
 NEWTON_MAX_PARAMS = 2000
@@ -28,6 +34,12 @@ def refusal(name: str, objective: Objective) -> str | None:
     """Why engine ``name`` cannot fit ``objective`` (``None`` if it can)."""
     if name not in ENGINES:
         return f"unknown engine {name!r}; available: {sorted(ENGINES)}"
+    if (name in VI_ENGINES) != (objective.method == "vi"):
+        return (f"engine {name!r} cannot fit method={objective.method!r}; method='vi' takes "
+                f"engine={VI_ENGINES[0]!r} or {VI_ENGINES[1]!r}, other methods "
+                "'newton' or 'lbfgs'")
+    if name == "cavi":
+        return cavi_refusal(objective)
     if name == "newton" and not objective.smooth:
         params = ", ".join(sorted({t.param for t in objective.l1}))
         return (f"newton needs a smooth objective, but the Laplace prior on {params} adds an "
@@ -36,7 +48,9 @@ def refusal(name: str, objective: Objective) -> str | None:
 
 
 def default_engine(objective: Objective) -> str:
-    """Newton for smooth objectives of moderate size, L-BFGS otherwise."""
+    """Newton for smooth objectives of moderate size, L-BFGS otherwise; ADVI for VI."""
+    if objective.method == "vi":
+        return "advi"
     if objective.smooth and objective.size <= NEWTON_MAX_PARAMS:
         return "newton"
     return "lbfgs"
@@ -75,6 +89,7 @@ def run_engine(objective: Objective, engine: str | None = None, *,
                **options: Any):
     """Fit ``objective`` with ``engine`` (default chosen per model) and wrap a :class:`Fit`."""
     from probfit.results.fit import Fit
+    from probfit.results.vi import VIFit
 
     name = engine or default_engine(objective)
     why = refusal(name, objective)
@@ -96,4 +111,6 @@ def run_engine(objective: Objective, engine: str | None = None, *,
             "meaningful; use method='map' with a prior on these coefficients "
             "(e.g. pf.Normal(0, 2.5)) for finite estimates",
             SeparationWarning, stacklevel=3)
+    if objective.method == "vi":
+        return VIFit(objective, result, coords=coords)
     return Fit(objective, result, coords=coords, hessian=options.get("hessian", "observed"))
