@@ -1,4 +1,4 @@
-"""probfit: declare a generative model once; fit it by MLE or MAP; compare the fits.
+"""probfit: declare a generative model once; fit it by MLE, MAP or VI; compare the fits.
 
 >>> import probfit as pf
 >>> m = pf.Model("churn")
@@ -47,7 +47,7 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
-from probfit.results import Fit, Summary
+from probfit.results import Fit, Summary, VIFit
 from probfit.spec import ModelSpec, load_spec
 
 __version__ = "0.1.0"
@@ -58,6 +58,6 @@ __all__ = [
     "Expr", "Fit", "Flat", "Gamma", "HalfNormal", "Laplace", "Model", "ModelSpec",
     "NegativeBinomial", "Normal", "Objective", "Poisson", "ProbfitError", "ProbfitWarning",
     "SeparationWarning", "SingularInformationError", "SpecError", "StudentT", "Summary",
-    "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
-    "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
+    "Uniform", "VIFit", "__version__", "compile_objective", "datasets", "errors", "exp",
+    "load_spec", "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]

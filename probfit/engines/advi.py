@@ -77,28 +77,45 @@ class _Adam:
 
 
 class _Packing:
-    """The variational parameters ``(μ, log diag L, strict lower L)`` as one flat vector."""
+    """The variational parameters as one flat vector, preconditioned by a reference ``q₀``.
 
-    def __init__(self, d: int, fullrank: bool) -> None:
-        self.d, self.fullrank = d, fullrank
-        self.rows, self.cols = np.tril_indices(d, -1) if fullrank else (np.empty(0, int),) * 2
-        self.size = 2 * d + self.rows.size
+    ``μ = μ₀ + C₀ a`` and ``L = C₀ B`` with ``B`` lower triangular (diagonal for mean-field),
+    stored as ``(a, log diag B, strict lower B)``. With ``C₀`` the Laplace factor, Adam's step
+    size is measured in posterior standard deviations, whatever the scale of the data.
+    """
 
-    def pack(self, mu: np.ndarray, chol: np.ndarray) -> np.ndarray:
-        return np.concatenate([mu, np.log(np.diag(chol)), chol[self.rows, self.cols]])
+    def __init__(self, mu0: np.ndarray, c0: np.ndarray, fullrank: bool) -> None:
+        self.mu0, self.c0 = mu0, c0
+        self.d, self.fullrank = mu0.size, fullrank
+        self.rows, self.cols = (np.tril_indices(self.d, -1) if fullrank
+                                else (np.empty(0, int),) * 2)
+        self.size = 2 * self.d + self.rows.size
+
+    def initial(self, b0: float) -> np.ndarray:
+        return np.concatenate([np.zeros(self.d), np.full(self.d, np.log(b0)),
+                               np.zeros(self.rows.size)])
 
     def unpack(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = self.d
-        chol = np.diag(np.exp(lam[d:2 * d]))
-        chol[self.rows, self.cols] = lam[2 * d:]
-        return lam[:d], chol
+        b = np.diag(np.exp(lam[d:2 * d]))
+        b[self.rows, self.cols] = lam[2 * d:]
+        return self.mu0 + self.c0 @ lam[:d], self.c0 @ b
+
+    def grad(self, lam: np.ndarray, g_mu: np.ndarray, g_chol: np.ndarray) -> np.ndarray:
+        """Chain rule from ``(∂/∂μ, ∂/∂L of the expected log joint)`` to ``lam``; the entropy
+        ``Σ log L_ii = Σ log C₀_ii + Σ log B_ii`` adds 1 to each log-diagonal entry."""
+        d = self.d
+        g_b = self.c0.T @ g_chol
+        diag = np.exp(lam[d:2 * d])
+        return np.concatenate([self.c0.T @ g_mu, np.diag(g_b) * diag + 1.0,
+                               g_b[self.rows, self.cols]])
 
 
 def advi(objective: Objective, theta0: np.ndarray, *, family: str = "meanfield",
-         draws: int = 2, antithetic: bool = True, lr: float = 0.05, decay: float = 1000.0, max_iter: int = 20000,
-         window: int = 100, tol: float = 1e-4, eval_draws: int = 32, batch_size: int | None = None,
-         warm_start: bool = True, init_scale: float = 0.1, seed: int | None = 0,
-         monitor: Callable | None = None) -> VIResult:
+         draws: int = 2, antithetic: bool = True, lr: float = 0.05, decay: float = 1000.0,
+         max_iter: int = 20000, window: int = 100, tol: float = 1e-4, eval_draws: int = 32,
+         batch_size: int | None = None, warm_start: bool = True, init_scale: float = 0.1,
+         seed: int | None = 0, monitor: Callable | None = None) -> VIResult:
     """Fit a Gaussian ``q`` to the posterior of ``objective`` (method ``"vi"``) by ADVI.
 
     Parameters
@@ -161,9 +178,9 @@ def advi(objective: Objective, theta0: np.ndarray, *, family: str = "meanfield",
     rng = np.random.default_rng(seed)
     d = objective.size
     fullrank = family == "fullrank"
-    mu, chol = _initial_q(objective, theta0, fullrank, warm_start, init_scale)
-    packing = _Packing(d, fullrank)
-    lam = packing.pack(mu, chol)
+    mu0, c0, b0 = _initial_q(objective, theta0, fullrank, warm_start, init_scale)
+    packing = _Packing(mu0, c0, fullrank)
+    lam = packing.initial(b0)
     adam = _Adam(lam.size)
     history = History()
     fixed_eps = rng.standard_normal((eval_draws, d))
@@ -220,29 +237,30 @@ def advi(objective: Objective, theta0: np.ndarray, *, family: str = "meanfield",
 
 
 def _initial_q(objective: Objective, theta0: np.ndarray, fullrank: bool, warm_start: bool,
-               init_scale: float) -> tuple[np.ndarray, np.ndarray]:
+               init_scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Reference mean, reference factor ``C₀`` and the initial ``B = b₀ I``."""
     d = objective.size
-    fallback = np.asarray(theta0, dtype=float), init_scale * np.eye(d)
+    theta0 = np.asarray(theta0, dtype=float)
     if not warm_start:
-        return fallback
+        return theta0, np.eye(d), init_scale
     from probfit.engines.lbfgs import lbfgs
 
-    mode = lbfgs(objective, np.asarray(theta0, dtype=float)).theta
+    mode = lbfgs(objective, theta0).theta
     if not np.all(np.isfinite(mode)):
-        return fallback
+        return theta0, np.eye(d), init_scale
     h = objective.hess(mode)
     if fullrank:
         try:
             chol_h = linalg.cholesky(h, lower=True)
         except linalg.LinAlgError:
-            return mode, init_scale * np.eye(d)
-        # cov = H^-1 = (C Cᵀ)^-1; its lower Cholesky factor from the inverse of C
+            return mode, np.eye(d), init_scale
+        # cov = H⁻¹ = (C Cᵀ)⁻¹; its lower Cholesky factor from the inverse of C
         inv_c = linalg.solve_triangular(chol_h, np.eye(d), lower=True)
         cov = inv_c.T @ inv_c
-        return mode, linalg.cholesky(0.5 * (cov + cov.T), lower=True)
+        return mode, linalg.cholesky(0.5 * (cov + cov.T), lower=True), 1.0
     diag = np.diag(h)
     sd = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), init_scale)
-    return mode, np.diag(sd)
+    return mode, np.diag(sd), 1.0
 
 
 def _fixed_elbo(objective: Objective, packing: _Packing, lam: np.ndarray,
@@ -276,12 +294,6 @@ def _elbo_grad(objective: Objective, packing: _Packing, lam: np.ndarray,
         g_mu += g
         g_outer += np.outer(g, e) if packing.fullrank else g * e
     logp, g_mu, g_outer = logp / draws, g_mu / draws, g_outer / draws
-    diag = np.diag(chol)
-    entropy = 0.5 * d * (1.0 + np.log(2.0 * np.pi)) + float(np.sum(np.log(diag)))
-    if packing.fullrank:
-        g_diag = np.diag(g_outer) * diag + 1.0
-        g_off = g_outer[packing.rows, packing.cols]
-    else:
-        g_diag = g_outer * diag + 1.0
-        g_off = np.empty(0)
-    return logp + entropy, np.concatenate([g_mu, g_diag, g_off])
+    entropy = 0.5 * d * (1.0 + np.log(2.0 * np.pi)) + float(np.sum(np.log(np.diag(chol))))
+    g_chol = np.tril(g_outer) if packing.fullrank else np.diag(g_outer)
+    return logp + entropy, packing.grad(lam, g_mu, g_chol)

@@ -40,9 +40,11 @@ class VIFit(Fit):
     elbo
         The final ELBO (the exact one for CAVI; a Monte Carlo estimate on ``n_draws`` draws
         for ADVI) and :attr:`elbo_trace`, one value per iteration.
+    log_weights
+        ``log p − log q`` on the ``n_draws`` draws (their mean is :attr:`elbo_mc`).
     pareto_k
         PSIS Pareto k̂ of ``log p − log q`` on ``n_draws`` draws (the importance-sampling
-        diagnostic: above 0.7, ``q`` is not trustworthy).
+        diagnostic: above 0.7, ``q`` is not trustworthy; ``-inf`` if ``q`` is exact).
     """
 
     _constrained_note = ("constrained parameters: posterior mean and sd of q mapped to the "
@@ -80,11 +82,11 @@ class VIFit(Fit):
         self.log_prior = float(objective.log_prior(self.theta))
         log_p = np.array([-objective.value(u) for u in self._u])
         log_w = log_p - q.log_q(self._u)
+        self.log_weights = log_w
         finite = np.isfinite(log_w)
         self.elbo_mc = float(np.mean(log_w[finite])) if finite.any() else -np.inf
         self.elbo = -float(result.objective) if result.engine == "cavi" else self.elbo_mc
-        self.pareto_k = float(array_stats.psislw(np.where(finite, log_w, -np.inf),
-                                                 r_eff=1.0)[1]) if finite.sum() > 10 else np.inf
+        self.pareto_k = _pareto_k(log_w)
 
     @property
     def elbo_trace(self) -> np.ndarray:
@@ -122,3 +124,15 @@ class VIFit(Fit):
     def __repr__(self) -> str:
         return (f"<VIFit {self.model.name} vi/{self.engine}: elbo={self.elbo:.6g}, "
                 f"pareto_k={self.pareto_k:.3g}, converged={self.converged}>")
+
+
+def _pareto_k(log_w: np.ndarray) -> float:
+    """PSIS k̂ of the log importance ratios (``-inf`` when they are all equal, i.e. ``q`` is
+    the exact posterior; ``inf`` when too few are finite)."""
+    finite = np.isfinite(log_w)
+    if finite.sum() <= 10:
+        return np.inf
+    spread = np.ptp(log_w[finite])
+    if spread <= 1e-9 * max(1.0, float(np.max(np.abs(log_w[finite])))):
+        return -np.inf
+    return float(array_stats.psislw(np.where(finite, log_w, -np.inf), r_eff=1.0)[1])
