@@ -132,7 +132,7 @@ class _State:
     def _eta_moments(self, t) -> tuple[np.ndarray, np.ndarray]:
         """``E[η]`` and ``E[η²]`` per row, ``η = A w + c``."""
         mean = t.A @ self.m + t.c if self.m.size else t.c
-        var = np.einsum("ij,jk,ik->i", t.A, self.S, t.A) if self.m.size else 0.0 * t.c
+        var = np.sum((t.A @ self.S) * t.A, axis=1) if self.m.size else 0.0 * t.c
         return mean, mean * mean + var
 
     # ---------------------------------------------------------------- updates
