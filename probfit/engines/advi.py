@@ -17,8 +17,9 @@ Ascent uses Adam (bias-corrected, ``eps`` outside the square root) with the step
 parameters evaluated on a fixed set of antithetic draws (common random numbers), so its change
 between windows reflects the change of ``q``, not Monte Carlo noise; the fit has converged when
 it changes by less than ``tol · max(1, |ELBO|)`` between consecutive windows of ``window``
-iterations. The returned ``q`` is the average of the iterates over the last window
-(Polyak–Ruppert averaging), which removes most of the step-size noise. A non-finite ELBO or
+iterations. A final polishing window at a tenth of the step size follows, and the returned
+``q`` is the average of its iterates (Polyak–Ruppert averaging), which removes most of the
+step-size noise. A non-finite ELBO or
 gradient rolls back to the last good iterate, resets Adam and halves the step size.
 
 By default (``warm_start=True``) ``q`` starts at the Laplace approximation: the mode of the
@@ -113,7 +114,7 @@ class _Packing:
 
 def advi(objective: Objective, theta0: np.ndarray, *, family: str = "meanfield",
          draws: int = 2, antithetic: bool = True, lr: float = 0.05, decay: float = 1000.0,
-         max_iter: int = 20000, window: int = 100, tol: float = 1e-4, eval_draws: int = 32,
+         max_iter: int = 20000, window: int = 100, tol: float = 1e-3, eval_draws: int = 32,
          batch_size: int | None = None, warm_start: bool = True, init_scale: float = 0.1,
          seed: int | None = 0, monitor: Callable | None = None) -> VIResult:
     """Fit a Gaussian ``q`` to the posterior of ``objective`` (method ``"vi"``) by ADVI.
@@ -228,12 +229,30 @@ def advi(objective: Objective, theta0: np.ndarray, *, family: str = "meanfield",
             window_lams = []
     if not converged:
         message = f"reached max_iter={max_iter} before the smoothed ELBO settled"
-    avg = np.mean(window_lams, axis=0) if window_lams else lam
+    avg = _polish(objective, packing, np.mean(window_lams, axis=0) if window_lams else lam,
+                  adam, rng, draws, batch_size, n, antithetic, window, 0.1 * step_lr, history)
     mu, chol = packing.unpack(avg)
     q = GaussianQ(mu, chol, objective.layout)
     final = _fixed_elbo(objective, packing, avg, fixed_eps)
     return VIResult(theta=mu.copy(), objective=-final, converged=converged, n_iter=it,
                     message=message, engine="advi", history=history, q=q, family=family)
+
+
+def _polish(objective: Objective, packing: _Packing, lam: np.ndarray, adam: _Adam,
+            rng: np.random.Generator, draws: int, batch_size: int | None, n: int,
+            antithetic: bool, window: int, lr: float, history: History) -> np.ndarray:
+    """One more window at a tenth of the step size, started from the averaged iterate; the
+    average of its iterates is the returned ``q`` (non-finite steps are skipped)."""
+    kept = []
+    for _ in range(window):
+        elbo, grad = _elbo_grad(objective, packing, lam, rng, draws, batch_size, n, antithetic)
+        if not (np.isfinite(elbo) and np.all(np.isfinite(grad))):
+            history.record(elbo=np.nan, lr=lr, rollback=1)
+            continue
+        history.record(elbo=elbo, lr=lr, rollback=0)
+        lam = lam + adam.step(grad, lr)
+        kept.append(lam)
+    return np.mean(kept, axis=0) if kept else lam
 
 
 def _initial_q(objective: Objective, theta0: np.ndarray, fullrank: bool, warm_start: bool,
