@@ -284,9 +284,11 @@ class Model:
         data
             Mapping from every declared data name to an array.
         method
-            ``"mle"`` (priors ignored) or ``"map"`` (priors added).
+            ``"mle"`` (priors ignored), ``"map"`` (priors added) or ``"vi"`` (an approximate
+            posterior; returns a :class:`~probfit.results.vi.VIFit`).
         engine
-            ``"newton"`` or ``"lbfgs"``; ``None`` picks the default for the model.
+            ``"newton"`` or ``"lbfgs"`` (MLE/MAP), ``"advi"`` or ``"cavi"`` (VI); ``None``
+            picks the default for the model.
         jacobian
             MAP only: include the log-det-Jacobian of constrained parameters (mode in the
             unconstrained space) instead of the mode on the constrained scale.
