@@ -133,8 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a spec to a CSV file")
     f.add_argument("spec")
     f.add_argument("--data", required=True, help="CSV file with one column per variable")
-    f.add_argument("--method", default="mle", choices=["mle", "map"])
-    f.add_argument("--engine", default=None, choices=["newton", "lbfgs"])
+    f.add_argument("--method", default="mle", choices=["mle", "map", "vi"])
+    f.add_argument("--engine", default=None, choices=["newton", "lbfgs", "advi", "cavi"])
     f.add_argument("--out", default=None, help="directory for summary.txt and fit.json")
     f.set_defaults(run=_fit)
     return p

@@ -379,3 +379,26 @@ def test_variational_inference_page_runs(capsys):
     for code in blocks:
         exec(compile(code, "docs/variational-inference.md", "exec"), {})
     assert "VI posterior sd" in capsys.readouterr().out
+
+
+def test_cli_fits_by_vi(tmp_path):
+    import json
+
+    from test_docs_and_examples import run_cli
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = X @ [1.0, -1.0] + 0.5 + rng.normal(size=60)
+    csv = tmp_path / "d.csv"
+    rows = ["X_1,X_2,y"] + [f"{a},{b},{c}" for (a, b), c in zip(X, y, strict=True)]
+    csv.write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "blr.yaml"
+    spec.write_text("name: blr\ndata: {X: {dims: [n, p]}, y: {dims: [n]}}\n"
+                    "params:\n  w: {dims: [p], prior: {dist: Normal, args: {loc: 0, scale: 2}}}\n"
+                    "  b: {prior: {dist: Normal, args: {loc: 0, scale: 2}}}\n"
+                    "observe: [{data: y, dist: Normal, args: {loc: 'X @ w + b', scale: 1.0}}]\n")
+    r = run_cli("fit", str(spec), "--data", str(csv), "--method", "vi", "--engine", "cavi",
+                "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert out["method"] == "vi" and out["uncertainty_kind"] == "VI posterior sd"
