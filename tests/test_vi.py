@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import central_diff, rel_err
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special
 
 import probfit as pf
@@ -402,3 +404,17 @@ def test_cli_fits_by_vi(tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads((tmp_path / "out" / "fit.json").read_text())
     assert out["method"] == "vi" and out["uncertainty_kind"] == "VI posterior sd"
+
+
+@settings(max_examples=5, deadline=None)
+@given(a0=st.floats(0.5, 5.0), b0=st.floats(0.5, 5.0),
+       y=st.lists(st.integers(0, 1), min_size=1, max_size=30))
+def test_beta_bernoulli_elbo_equals_the_log_evidence(a0, b0, y):
+    m = pf.Model("bb")
+    yh = m.data("y", ("n",))
+    m.observe(yh, pf.Bernoulli(p=m.param("p", prior=pf.Beta(a0, b0))))
+    y = np.asarray(y, dtype=float)
+    fit = m.fit({"y": y}, method="vi", engine="cavi")
+    a, b = a0 + y.sum(), b0 + y.size - y.sum()
+    assert fit.elbo == pytest.approx(special.betaln(a, b) - special.betaln(a0, b0), abs=1e-9)
+    assert fit.params["p"] == pytest.approx(a / (a + b), rel=1e-12)

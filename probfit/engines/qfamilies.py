@@ -19,11 +19,31 @@ import numpy as np
 from scipy import linalg, special
 
 from probfit.compile.context import Layout
+from probfit.transforms.bijectors import Bijector
 
 __all__ = ["BetaFactor", "DirichletFactor", "FactorQ", "GammaFactor", "GaussianBlock",
-           "GaussianQ"]
+           "GaussianQ", "forward_many"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
+
+
+def forward_many(bij: Bijector, u: np.ndarray) -> np.ndarray:
+    """``bij.forward`` applied to each row of ``u`` (shape ``(n, size_u)``), stacked."""
+    if bij.elementwise:
+        return bij._f(u).reshape(u.shape[0], *bij.shape)
+    return np.stack([bij.forward(ui) for ui in u])
+
+
+def _log_det_many(bij: Bijector, u: np.ndarray) -> np.ndarray:
+    if bij.elementwise:
+        return bij._ld(u).reshape(u.shape[0], -1).sum(axis=1)
+    return np.array([bij.log_det(ui) for ui in u])
+
+
+def _inverse_many(bij: Bijector, x: np.ndarray) -> np.ndarray:
+    if bij.elementwise:
+        return bij._inv(x.reshape(x.shape[0], -1))
+    return np.stack([bij.inverse(xi) for xi in x])
 
 
 class GaussianQ:
@@ -168,7 +188,7 @@ class FactorQ:
         for f in self.factors:
             slot = self.layout[f.name]
             x = f.sample(rng, n)
-            u[:, slot.slice] = np.stack([slot.bijector.inverse(xi) for xi in x])
+            u[:, slot.slice] = _inverse_many(slot.bijector, x)
         return u
 
     def _block_index(self) -> np.ndarray:
@@ -189,8 +209,8 @@ class FactorQ:
                     - 0.5 * w.shape[1] * _LOG_2PI)
         for f in self.factors:
             slot = self.layout[f.name]
-            x = np.stack([slot.bijector.forward(ui) for ui in u[:, slot.slice]])
-            out += f.logpdf(x) + np.array([slot.bijector.log_det(ui) for ui in u[:, slot.slice]])
+            x = forward_many(slot.bijector, u[:, slot.slice])
+            out += f.logpdf(x) + _log_det_many(slot.bijector, u[:, slot.slice])
         return out
 
     def moments(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:

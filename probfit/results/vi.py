@@ -17,7 +17,7 @@ from arviz_stats.base.array import array_stats
 
 from probfit.compile.objective import Objective
 from probfit.engines.base import EngineResult
-from probfit.engines.qfamilies import FactorQ, GaussianQ
+from probfit.engines.qfamilies import FactorQ, GaussianQ, forward_many
 from probfit.errors import EngineError
 from probfit.results.fit import Fit, _check_coords
 
@@ -96,7 +96,7 @@ class VIFit(Fit):
     def _constrained(self, u: np.ndarray) -> dict[str, np.ndarray]:
         out = {}
         for s in self.objective.layout:
-            out[s.name] = np.stack([s.bijector.forward(ui) for ui in u[:, s.slice]])
+            out[s.name] = forward_many(s.bijector, u[:, s.slice])
         return out
 
     def sample(self, n: int, rng: np.random.Generator | int | None = None
