@@ -172,7 +172,6 @@ def _likelihood(plan: ConjugatePlan, objective: Objective, f: Factor, ctx0: Cont
             name = next(iter(tau.params))
             term.gamma = (name, _selector(objective, tau, name, y.shape, ctx_r,
                                           f"{where}: scale"))
-        term.const = 0.0
         plan.block_terms.append(term)
     elif isinstance(dist, (Bernoulli, Binomial)):
         trials = np.ones_like(y)
