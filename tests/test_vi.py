@@ -88,7 +88,8 @@ def test_beta_bernoulli_cavi_is_exact_and_advi_is_close():
     adv = m.fit(data, method="vi", engine="advi", tol=1e-4)
     assert adv.converged
     # tolerance: 10% of a posterior sd for the mean, 10% for the sd (logit-normal q vs Beta,
-    # plus the step-size noise of the stochastic optimisation; seeds 0-11 stay within 7%)
+    # plus the step-size noise of the stochastic optimisation; seeds 0, 1, 2, 5, 11: at most
+    # 0.053 sd and 7.3%)
     assert abs(adv.params["p"] - mean) < 0.1 * sd
     assert adv.se["p"] == pytest.approx(sd, rel=0.1)
     assert adv.elbo <= log_evidence + 3 * adv.log_weights.std() / np.sqrt(adv.log_weights.size)
@@ -122,10 +123,10 @@ def test_linear_regression_known_noise_cavi_and_fullrank_advi_recover_the_poster
     sd = np.sqrt(np.diag(cov))
     np.testing.assert_array_less(np.abs(fr.params["w"] - mean), 1e-6 * sd)
     # stochastic optimisation of L is noisy: entries within 20% of the largest posterior
-    # covariance (seeds 0-11: at most 14%)
+    # covariance (seeds 0, 1, 2, 5, 11: at most 14%)
     assert np.max(np.abs(fr.cov - cov)) < 0.2 * np.max(np.abs(cov))
     # warm start (Laplace) is exact for a Gaussian posterior; the stochastic phase jitters
-    # around it (seeds 0-11: at most 26% of the largest entry)
+    # around it (seeds 0, 1, 2, 5, 11: at most 26% of the largest entry)
     warm = m.fit(data, method="vi", engine="advi", family="fullrank", tol=1e-4)
     assert np.max(np.abs(warm.cov - cov)) < 0.3 * np.max(np.abs(cov))
 
