@@ -351,6 +351,10 @@ def test_vi_fit_surface():
     m, data = normal_gamma_regression(n=80)
     fit = m.fit(data, method="vi", coords={"p": ["a", "b"]})
     assert isinstance(fit.q, GaussianQ) and fit.uncertainty_kind == "VI posterior sd"
+    from scipy import stats
+
+    assert fit.q.entropy() == pytest.approx(stats.multivariate_normal(fit.q.mean,
+                                                                      fit.q.cov).entropy())
     text = str(fit.summary())
     assert "VI posterior sd" in text and "Pareto k-hat" in text and "w[a]" in text
     lo, hi = fit.conf_int()["tau"]
