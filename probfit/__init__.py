@@ -1,4 +1,4 @@
-"""probfit: declare a generative model once; fit it by MLE or MAP; compare the fits.
+"""probfit: declare a generative model once; fit it by MLE, MAP or VI; compare the fits.
 
 >>> import probfit as pf
 >>> m = pf.Model("churn")
@@ -49,7 +49,7 @@ from probfit.errors import (
     SpecError,
 )
 from probfit.latent import LatentFit, Mixture, align_components, match_components
-from probfit.results import Fit, Summary
+from probfit.results import Fit, Summary, VIFit
 from probfit.simulate import simulate
 from probfit.spec import ModelSpec, load_spec
 
@@ -61,8 +61,9 @@ __all__ = [
     "Expr", "Fit", "Flat", "Gamma", "HalfNormal", "Laplace", "Model", "ModelSpec",
     "NegativeBinomial", "Normal", "Objective", "Poisson", "ProbfitError", "ProbfitWarning",
     "SeparationWarning", "SingularInformationError", "SpecError", "StudentT", "Summary",
-    "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
-    "log", "log_softmax", "optim", "prepend_zero", "sigmoid", "softmax", "softplus",
+    "Uniform", "VIFit", "__version__", "compile_objective", "datasets", "errors", "exp",
+    "load_spec", "log", "log_softmax", "optim", "prepend_zero", "sigmoid", "softmax",
+    "softplus",
 ]
 __all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
             "match_components"]

@@ -218,8 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a spec to a CSV file")
     f.add_argument("spec")
     f.add_argument("--data", required=True, help="CSV file with one column per variable")
-    f.add_argument("--method", default="mle", choices=["mle", "map"])
-    f.add_argument("--engine", default=None, choices=["newton", "lbfgs"])
+    f.add_argument("--method", default="mle", choices=["mle", "map", "vi"])
+    f.add_argument("--engine", default=None,
+                   choices=["newton", "lbfgs", "adam", "em", "advi", "cavi"])
     f.add_argument("--out", default=None,
                    help="directory for summary.txt, fit.json and fit.nc (ArviZ netCDF)")
     f.add_argument("--draws", type=_positive_int, default=1000,

@@ -4,7 +4,9 @@ Conventions (DESIGN.md): objectives are sums over observations, to be *minimised
 
 * ``mle``: ``-Σ log p(y_i | θ)`` (priors ignored);
 * ``map``: ``-Σ log p(y_i | θ) - Σ log p(θ)``, the mode on the constrained scale unless
-  ``jacobian=True`` adds the log-det-Jacobian of each bijector.
+  ``jacobian=True`` adds the log-det-Jacobian of each bijector;
+* ``vi``: minus the log joint in the unconstrained space (the ``map`` objective with
+  ``jacobian=True``, Laplace priors kept as smooth factors), which VI engines integrate.
 
 Laplace priors with numeric arguments on unconstrained parameters are kept out of the smooth
 part: they are exposed as :attr:`Objective.l1` terms ``Σ |x - loc| / scale`` so engines can treat
@@ -31,7 +33,7 @@ from probfit.transforms.bijectors import bijector_for
 
 __all__ = ["Factor", "L1Term", "Objective", "compile_objective"]
 
-METHODS = ("mle", "map")
+METHODS = ("mle", "map", "vi")
 
 
 @dataclass
@@ -72,6 +74,7 @@ def compile_objective(spec: ModelSpec | Model, data: Mapping[str, Any], method: 
         raise SpecError(f"method must be one of {METHODS}, got {method!r}")
     if jacobian and method != "map":
         raise SpecError("jacobian=True only applies to method='map'")
+    jacobian = jacobian or method == "vi"
     model = spec if isinstance(spec, Model) else Model.from_spec(spec)
     bound, sizes = bind_data(model, data, dims)
     return Objective(model, bound, sizes, method, jacobian)
@@ -89,7 +92,7 @@ class Objective:
     data
         The bound float64 data.
     method
-        ``"mle"`` or ``"map"``.
+        ``"mle"``, ``"map"`` or ``"vi"``.
     l1
         Non-smooth Laplace-prior terms (empty unless ``method == "map"``).
     """
@@ -105,11 +108,11 @@ class Objective:
         for o in model.observations:
             self.factors.append(Factor("obs", o.handle.name, o.handle, o.dist,
                                        _args(o.dist)))
-        if method == "map":
+        if method in ("map", "vi"):
             for name, d in model.param_decls.items():
                 if d.prior is None:
                     continue
-                term = _l1_term(name, d.prior, self.layout[name])
+                term = _l1_term(name, d.prior, self.layout[name]) if method == "map" else None
                 if term is not None:
                     self.l1.append(term)
                 else:
@@ -280,7 +283,7 @@ class Objective:
 
     def log_prior(self, theta: np.ndarray) -> float:
         """Σ log p(θ) over parameters with priors, L1 terms included (0 for MLE)."""
-        if self.method != "map":
+        if self.method == "mle":
             return 0.0
         ll = self.loglik(theta)
         smooth = -self.value(theta) - ll

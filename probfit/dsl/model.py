@@ -360,10 +360,12 @@ class Model:
         data
             Mapping from every declared data name to an array.
         method
-            ``"mle"`` (priors ignored) or ``"map"`` (priors added).
+            ``"mle"`` (priors ignored), ``"map"`` (priors added) or ``"vi"`` (an approximate
+            posterior; returns a :class:`~probfit.results.vi.VIFit`).
         engine
-            ``"newton"`` or ``"lbfgs"``; ``None`` picks the default for the model. Models with
-            a latent variable are fitted by ``"em"`` (see ``docs/latent-variables.md``).
+            ``"newton"``, ``"lbfgs"`` or ``"adam"`` (MLE/MAP), ``"advi"`` or ``"cavi"``
+            (VI); ``None`` picks the default for the model. Models with a latent variable are
+            fitted by ``"em"`` (see ``docs/latent-variables.md``).
         jacobian
             MAP only: include the log-det-Jacobian of constrained parameters (mode in the
             unconstrained space) instead of the mode on the constrained scale.

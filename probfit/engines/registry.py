@@ -12,7 +12,9 @@ from probfit.compile.objective import Objective
 from probfit.compile.start import initial_theta
 from probfit.diagnostics.separation import binary_predictor, separated_coefficients
 from probfit.engines.adam import adam
+from probfit.engines.advi import advi
 from probfit.engines.base import EngineResult
+from probfit.engines.cavi import cavi, cavi_refusal
 from probfit.engines.em import em
 from probfit.engines.lbfgs import lbfgs
 from probfit.engines.newton import newton
@@ -21,10 +23,13 @@ from probfit.errors import EngineError, SeparationWarning
 __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
 ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs, "em": em,
-                                                   "adam": adam}
+                                                   "adam": adam, "advi": advi, "cavi": cavi}
 
 #: Engines that can fit a model with a discrete latent variable (lbfgs on the marginal).
 LATENT_ENGINES = ("em", "lbfgs")
+
+#: Engines that return a variational posterior (method "vi") rather than a point estimate.
+VI_ENGINES = ("advi", "cavi")
 
 #: Above this many free parameters Newton's dense Hessian is not the default.
 NEWTON_MAX_PARAMS = 2000
@@ -41,6 +46,12 @@ def refusal(name: str, objective: Objective | Any) -> str | None:
     if latent is None and name == "em":
         return (f"{name} fits models with a discrete latent variable (Model.latent); this "
                 "model has none, use newton or lbfgs")
+    if (name in VI_ENGINES) != (objective.method == "vi"):
+        return (f"engine {name!r} cannot fit method={objective.method!r}; method='vi' takes "
+                f"engine={VI_ENGINES[0]!r} or {VI_ENGINES[1]!r}, other methods "
+                "'newton', 'lbfgs' or 'adam'")
+    if name == "cavi":
+        return cavi_refusal(objective)
     if name == "newton" and not objective.smooth:
         params = ", ".join(sorted({t.param for t in objective.l1}))
         return (f"newton needs a smooth objective, but the Laplace prior on {params} adds an "
@@ -49,7 +60,9 @@ def refusal(name: str, objective: Objective | Any) -> str | None:
 
 
 def default_engine(objective: Objective) -> str:
-    """Newton for smooth objectives of moderate size, L-BFGS otherwise."""
+    """Newton for smooth objectives of moderate size, L-BFGS otherwise; ADVI for VI."""
+    if objective.method == "vi":
+        return "advi"
     if objective.smooth and objective.size <= NEWTON_MAX_PARAMS:
         return "newton"
     return "lbfgs"
@@ -88,6 +101,7 @@ def run_engine(objective: Objective, engine: str | None = None, *,
                **options: Any):
     """Fit ``objective`` with ``engine`` (default chosen per model) and wrap a :class:`Fit`."""
     from probfit.results.fit import Fit
+    from probfit.results.vi import VIFit
 
     name = engine or default_engine(objective)
     why = refusal(name, objective)
@@ -109,4 +123,6 @@ def run_engine(objective: Objective, engine: str | None = None, *,
             "meaningful; use method='map' with a prior on these coefficients "
             "(e.g. pf.Normal(0, 2.5)) for finite estimates",
             SeparationWarning, stacklevel=3)
+    if objective.method == "vi":
+        return VIFit(objective, result, coords=coords)
     return Fit(objective, result, coords=coords, hessian=options.get("hessian", "observed"))

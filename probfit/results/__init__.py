@@ -1,5 +1,6 @@
 """Fit results."""
 
 from probfit.results.fit import Fit, Summary
+from probfit.results.vi import VIFit
 
-__all__ = ["Fit", "Summary"]
+__all__ = ["Fit", "Summary", "VIFit"]

@@ -62,6 +62,9 @@ class Fit:
         back as ``resume=``), else ``None``.
     """
 
+    _constrained_note = ("constrained parameters: std err by the delta method; intervals "
+                         "mapped from the unconstrained scale")
+
     def __init__(self, objective: Objective, result: EngineResult,
                  coords: Mapping[str, Any] | None = None, hessian: str = "observed") -> None:
         self.objective = objective
@@ -300,8 +303,7 @@ class Fit:
                  else f"std err: {self.se_note}"]
         if self.se is not None and any(not s.bijector.is_identity()
                                        for s in self.objective.layout):
-            notes.append("constrained parameters: std err by the delta method; intervals "
-                         "mapped from the unconstrained scale")
+            notes.append(self._constrained_note)
         if not self.converged:
             notes.append(f"WARNING: {self.message}")
         lines += notes
