@@ -13,6 +13,7 @@ from probfit.distributions import (
     Categorical,
     Dirichlet,
     Distribution,
+    ElasticNet,
     Exponential,
     Flat,
     Gamma,
@@ -47,6 +48,9 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
+from probfit.penalties.cv import CVResult, cv
+from probfit.penalties.explain import Explanation, explain
+from probfit.penalties.path import PathResult, path
 from probfit.results import Fit, Summary
 from probfit.spec import ModelSpec, load_spec
 
@@ -61,3 +65,4 @@ __all__ = [
     "Uniform", "__version__", "compile_objective", "datasets", "errors", "exp", "load_spec",
     "log", "log_softmax", "prepend_zero", "sigmoid", "softmax", "softplus",
 ]
+__all__ += ["CVResult", "ElasticNet", "Explanation", "PathResult", "cv", "explain", "path"]

@@ -26,6 +26,7 @@ from probfit.distributions.discrete import (
     Poisson,
 )
 from probfit.distributions.multivariate import Dirichlet
+from probfit.distributions.penalized import ElasticNet
 
 __all__ = [
     "Bernoulli",
@@ -34,6 +35,7 @@ __all__ = [
     "Categorical",
     "Dirichlet",
     "Distribution",
+    "ElasticNet",
     "Exponential",
     "Flat",
     "Gamma",

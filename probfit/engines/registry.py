@@ -12,6 +12,7 @@ from probfit.compile.objective import Objective
 from probfit.compile.start import initial_theta
 from probfit.diagnostics.separation import binary_predictor, separated_coefficients
 from probfit.engines.base import EngineResult
+from probfit.engines.fista import fista
 from probfit.engines.lbfgs import lbfgs
 from probfit.engines.newton import newton
 from probfit.errors import EngineError, SeparationWarning
@@ -19,6 +20,7 @@ from probfit.errors import EngineError, SeparationWarning
 __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
 ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs}
+ENGINES["fista"] = fista
 
 #: Above this many free parameters Newton's dense Hessian is not the default.
 NEWTON_MAX_PARAMS = 2000
@@ -28,16 +30,13 @@ def refusal(name: str, objective: Objective) -> str | None:
     """Why engine ``name`` cannot fit ``objective`` (``None`` if it can)."""
     if name not in ENGINES:
         return f"unknown engine {name!r}; available: {sorted(ENGINES)}"
-    if name == "newton" and not objective.smooth:
-        params = ", ".join(sorted({t.param for t in objective.l1}))
-        return (f"newton needs a smooth objective, but the Laplace prior on {params} adds an "
-                "L1 kink under MAP; use engine='lbfgs' (exact zeros via bound splitting)")
     return None
 
 
 def default_engine(objective: Objective) -> str:
-    """Newton for smooth objectives of moderate size, L-BFGS otherwise."""
-    if objective.smooth and objective.size <= NEWTON_MAX_PARAMS:
+    """Newton (proximal Newton with coordinate descent under L1) up to 2000 parameters, else
+    L-BFGS."""
+    if objective.size <= NEWTON_MAX_PARAMS:
         return "newton"
     return "lbfgs"
 
