@@ -121,9 +121,8 @@ def _settings(family: str, phi: float, n: int, l1: np.ndarray, l2: np.ndarray
         out["sklearn"] = ("not expressible: sklearn applies one penalty to every coefficient "
                           "(per-coefficient weights or unpenalized columns differ here)")
     elif family == "Bernoulli":
-        kind = "l2" if r == 0 else "l1" if r == 1 else "elasticnet"
-        out["sklearn"] = {"estimator": "LogisticRegression", "C": 1.0 / float(s[0] / phi),
-                          "l1_ratio": r, "penalty": kind, "fit_intercept": True}
+        out["sklearn"] = {"estimator": "LogisticRegression", "C": 1.0 / float(s[0]),
+                          "l1_ratio": r, "solver": "lbfgs" if r == 0 else "saga"}
     elif family == "Normal":
         if r == 0:
             out["sklearn"] = {"estimator": "Ridge", "alpha": float(s[0])}

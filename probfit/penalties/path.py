@@ -183,12 +183,12 @@ class PathResult:
         name = "prior scale τ = 1/√λ₂ (Normal)" if ridge else "prior scale b = 1/λ (Laplace)"
 
         def to_scale(lam: np.ndarray) -> np.ndarray:
-            lam = np.clip(lam, 1e-300, None)
-            return 1.0 / np.sqrt(lam) if ridge else 1.0 / lam
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                return 1.0 / np.sqrt(lam) if ridge else 1.0 / lam
 
         def to_lam(scale: np.ndarray) -> np.ndarray:
-            scale = np.clip(scale, 1e-300, None)
-            return 1.0 / scale**2 if ridge else 1.0 / scale
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                return 1.0 / scale**2 if ridge else 1.0 / scale
 
         top = ax.secondary_xaxis("top", functions=(to_scale, to_lam))
         top.set_xlabel(name)
