@@ -95,12 +95,13 @@ def cv(model: Model, data: Mapping[str, Any], param: str = "w", n: int = 50, *,
         If ``folds`` is not between 2 and the number of rows.
     """
     full = compile_objective(model, data, "map", dims=dims)
-    mle = compile_objective(model, data, "mle", dims=dims)
     rows = full.n_obs
     if not 2 <= int(folds) <= rows:
         raise SpecError(f"cv: folds must be between 2 and the number of rows ({rows}), "
                         f"got {folds}")
-    result = run_path(full, param, n=n, ratio=ratio, engine=engine, mle=mle, **options)
+    result = run_path(full, param, n=n, ratio=ratio, engine=engine,
+                      mle=lambda: compile_objective(model, full.data, "mle", dims=dims),
+                      **options)
     row_dim = full.row_dim
     sizes = {d: s for d, s in full.sizes.items() if d != row_dim}
     order = np.random.default_rng(seed).permutation(rows)

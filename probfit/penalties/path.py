@@ -11,7 +11,7 @@ glmnet, ``s_max`` is computed as if ``λ₁⁰ = 10⁻³·λ₂⁰``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,9 +212,13 @@ def _df(pen: _Penalized, mle: Objective | None, theta: np.ndarray) -> float:
 
 def run_path(objective: Objective, param: str, strengths: Sequence[float] | None = None, *,
              n: int = 50, ratio: float = 1e-3, engine: str = "newton",
-             theta0: np.ndarray | None = None, mle: Objective | None = None,
+             theta0: np.ndarray | None = None, mle: Callable[[], Objective] | None = None,
              **options: Any) -> PathResult:
-    """:func:`path` on a compiled MAP objective (which it modifies; used by :func:`cv`)."""
+    """:func:`path` on a compiled MAP objective (which it modifies; used by :func:`cv`).
+
+    ``mle`` builds the MLE objective of the same data, needed (once) for the effective degrees
+    of freedom when the penalty has a smooth part.
+    """
     if engine not in ENGINES:
         raise EngineError(f"path: unknown engine {engine!r}; available: {sorted(ENGINES)}")
     pen = _Penalized(objective, param)
@@ -229,6 +233,7 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
         raise SpecError("path: strengths must be a non-empty 1-d array of numbers >= 0")
     smooth_prior = bool(np.any(pen.shape.l2 > 0)) or any(
         f.kind == "prior" and f.name != param for f in objective.factors)
+    mle_obj = mle() if smooth_prior and mle is not None else None
     sh = pen.shape
     rows: dict[str, list[Any]] = {k: [] for k in ("coef", "theta", "objective", "df", "nnz",
                                                   "kkt", "conv")}
@@ -240,7 +245,7 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
         rows["coef"].append(coef.copy())
         rows["theta"].append(theta.copy())
         rows["objective"].append(objective.total(theta))
-        rows["df"].append(_df(pen, mle if smooth_prior else None, theta))
+        rows["df"].append(_df(pen, mle_obj, theta))
         rows["nnz"].append(int(np.sum(coef != sh.loc)))
         rows["kkt"].append(kkt_violation(objective, theta))
         rows["conv"].append(bool(res.converged))
@@ -293,7 +298,7 @@ def path(model: Model, data: Mapping[str, Any], param: str = "w", n: int = 50, *
     PathResult
     """
     objective = compile_objective(model, data, "map", dims=dims)
-    mle = compile_objective(model, data, "mle", dims=dims)
-    return run_path(objective, param, strengths, n=n, ratio=ratio, engine=engine, mle=mle,
+    return run_path(objective, param, strengths, n=n, ratio=ratio, engine=engine,
+                    mle=lambda: compile_objective(model, objective.data, "mle", dims=dims),
                     **options)
 
