@@ -304,3 +304,40 @@ def test_cv_min_and_one_se_rules():
     np.testing.assert_array_equal(again.mean, res.mean)
     with pytest.raises(pf.SpecError, match="folds"):
         pf.cv(m, data, "w", n=5, folds=1)
+
+
+# ---------------------------------------------------------------------------- structure
+def test_glm_view_restricted_hessian_equals_the_full_hessian_block():
+    from probfit.engines.glm_view import GLMView
+
+    data = random_logistic(4, n=90, p=5)
+    obj = logistic(pf.ElasticNet(l1=1.0, l2=[0.5, 1.0, 0.0, 2.0, 3.0])).compile(data, "map")
+    view = GLMView.of(obj)
+    assert view is not None
+    theta = np.random.default_rng(0).normal(size=obj.size)
+    cols = np.array([0, 2, 3, 5])
+    for kind in ("observed", "expected"):
+        full = obj.hess(theta, kind)
+        np.testing.assert_allclose(view.hessian(theta, cols, kind), full[np.ix_(cols, cols)],
+                                   rtol=1e-12, atol=1e-12)
+    # a non-GLM shape (the scale is a parameter too) has no view: Newton uses full Hessians
+    m = pf.Model("g")
+    X, y = m.data("X", ("n", "p")), m.data("y", ("n",))
+    w = m.param("w", ("p",), prior=pf.Laplace(0.0, 1.0))
+    s = m.param("s", support="positive")
+    m.observe(y, pf.Normal(X @ w, s))
+    g = {"X": data["X"], "y": data["X"] @ np.arange(5.0) + 0.1}
+    assert GLMView.of(m.compile(g, "map")) is None
+    fit = m.fit(g, "map")
+    assert fit.converged and fit.kkt < 1e-6
+
+
+def test_fista_options_are_checked_and_path_takes_coords():
+    data = random_logistic(6, n=60, p=3)
+    m = logistic(pf.Laplace(0.0, 1.0))
+    with pytest.raises(pf.EngineError, match="gtol"):
+        m.fit(data, "map", engine="fista", gtol=0.0)
+    p = pf.path(m, data, "w", n=3, coords={"p": ["a", "b", "c"]})
+    assert p.labels == ["w[a]", "w[b]", "w[c]"]
+    with pytest.raises(pf.DataError, match="labels"):
+        pf.path(m, data, "w", n=3, coords={"p": ["a"]})

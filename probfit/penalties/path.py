@@ -22,7 +22,7 @@ from probfit.compile.start import initial_theta
 from probfit.distributions.penalized import RidgeKernel
 from probfit.dsl.model import Model
 from probfit.engines.registry import ENGINES
-from probfit.errors import ConvergenceWarning, EngineError, SpecError
+from probfit.errors import ConvergenceWarning, DataError, EngineError, SpecError
 from probfit.penalties.explain import penalty_weights
 from probfit.penalties.kkt import kkt_violation
 
@@ -268,7 +268,7 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
 def path(model: Model, data: Mapping[str, Any], param: str = "w", n: int = 50, *,
          ratio: float = 1e-3, strengths: Sequence[float] | None = None,
          engine: str = "newton", dims: Mapping[str, int] | None = None,
-         **options: Any) -> PathResult:
+         coords: Mapping[str, Sequence[Any]] | None = None, **options: Any) -> PathResult:
     """MAP fits along a sweep of the prior scale of ``param``, from all-zero downwards.
 
     Parameters
@@ -290,6 +290,8 @@ def path(model: Model, data: Mapping[str, Any], param: str = "w", n: int = 50, *
         ``"newton"`` (proximal Newton with coordinate descent), ``"fista"`` or ``"lbfgs"``.
     dims
         Sizes of dims that no data variable has.
+    coords
+        Labels by dim for the coefficients (as in ``fit(coords=...)``), e.g. ``{"p": names}``.
     **options
         Passed to the engine.
 
@@ -298,7 +300,15 @@ def path(model: Model, data: Mapping[str, Any], param: str = "w", n: int = 50, *
     PathResult
     """
     objective = compile_objective(model, data, "map", dims=dims)
-    return run_path(objective, param, strengths, n=n, ratio=ratio, engine=engine,
-                    mle=lambda: compile_objective(model, objective.data, "mle", dims=dims),
-                    **options)
+    result = run_path(objective, param, strengths, n=n, ratio=ratio, engine=engine,
+                      mle=lambda: compile_objective(model, objective.data, "mle", dims=dims),
+                      **options)
+    slot = objective.layout[param]
+    if coords and len(slot.dims) == 1 and slot.dims[0] in coords:
+        names = [str(c) for c in coords[slot.dims[0]]]
+        if len(names) != slot.size:
+            raise DataError(f"coords[{slot.dims[0]!r}] has {len(names)} labels but {param!r} "
+                            f"has {slot.size} coefficients")
+        result.labels = [f"{param}[{c}]" for c in names]
+    return result
 
