@@ -31,15 +31,15 @@ print(pf.explain(lasso, data))
 fit = lasso.fit(data, method="map", coords={"p": cols})
 print(fit.summary())
 
-path = pf.path(lasso, data, "w", n=40, coords={"p": cols})
+path = pf.path(lasso, data, "w", n=30, coords={"p": cols})
 print(f"\npath: λ from {path.lam[0]:.4g} down to {path.lam[-1]:.4g}")
 print(f"{'λ':>9} {'b = 1/λ':>9} {'nonzero':>8} {'df':>5}  " + "  ".join(f"{c:>7}" for c in cols))
-for k in range(0, len(path), 6):
+for k in range(0, len(path), 5):
     coefs = "  ".join(f"{v:7.3f}" for v in path.coef[k])
     print(f"{path.lam[k]:9.4g} {path.prior_scale[k]:9.4g} {path.n_nonzero[k]:8d} "
           f"{path.df[k]:5.1f}  {coefs}")
 
-res = pf.cv(lasso, data, "w", n=40, folds=4, seed=0)
+res = pf.cv(lasso, data, "w", n=30, folds=4, seed=0)
 print(f"\n4-fold CV: min rule b = {res.prior_scale_min:.3g}, 1-SE rule b = "
       f"{res.prior_scale_1se:.3g}")
 print(f"coefficients (min rule): {np.round(res.coef_min, 3)}")

@@ -341,3 +341,14 @@ def test_fista_options_are_checked_and_path_takes_coords():
     assert p.labels == ["w[a]", "w[b]", "w[c]"]
     with pytest.raises(pf.DataError, match="labels"):
         pf.path(m, data, "w", n=3, coords={"p": ["a"]})
+
+
+def test_elastic_net_prior_round_trips_through_the_spec():
+    m = logistic(pf.ElasticNet(l1=[0.0, 1.0, 2.0], l2=0.5))
+    back = pf.Model.from_spec(m.to_spec())
+    prior = back.param_decls["w"].prior
+    assert isinstance(prior, pf.ElasticNet)
+    np.testing.assert_array_equal(prior.args["l1"], [0.0, 1.0, 2.0])
+    a = m.fit(SPECTOR_DATA, "map")
+    b = back.fit(SPECTOR_DATA, "map")
+    np.testing.assert_array_equal(a.params["w"], b.params["w"])
