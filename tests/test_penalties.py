@@ -352,3 +352,12 @@ def test_elastic_net_prior_round_trips_through_the_spec():
     a = m.fit(SPECTOR_DATA, "map")
     b = back.fit(SPECTOR_DATA, "map")
     np.testing.assert_array_equal(a.params["w"], b.params["w"])
+
+
+def test_elastic_net_without_l1_is_ridge_with_laplace_sd():
+    a = logistic(pf.ElasticNet(l1=0.0, l2=0.25)).fit(SPECTOR_DATA, "map")
+    b = logistic(pf.Normal(0.0, 2.0)).fit(SPECTOR_DATA, "map")
+    assert a.objective.smooth and a.se is not None
+    np.testing.assert_allclose(a.params["w"], b.params["w"], rtol=1e-10)
+    np.testing.assert_allclose(a.se["w"], b.se["w"], rtol=1e-8)
+    assert a.log_prior == pytest.approx(b.log_prior, rel=1e-10)

@@ -329,7 +329,8 @@ def _args(d: Distribution) -> dict[str, Expr | np.ndarray]:
 
 def _l1_term(name: str, prior: Distribution, slot: ParamSlot) -> L1Term | None:
     if isinstance(prior, ElasticNet):
-        return _elastic_net_term(name, prior, slot)
+        # without any L1 weight it is a smooth (Gaussian-kernel) prior factor
+        return _elastic_net_term(name, prior, slot) if np.any(prior.args["l1"] > 0) else None
     if not isinstance(prior, Laplace) or not slot.bijector.is_identity():
         return None
     loc = prior.args.get("loc", np.asarray(0.0))
