@@ -320,6 +320,10 @@ def test_glm_view_restricted_hessian_equals_the_full_hessian_block():
         full = obj.hess(theta, kind)
         np.testing.assert_allclose(view.hessian(theta, cols, kind), full[np.ix_(cols, cols)],
                                    rtol=1e-12, atol=1e-12)
+    f, g, _ = obj.evaluate(theta, 1)
+    vf, vg, _ = view.point(theta)
+    assert vf == pytest.approx(f, rel=1e-13)
+    np.testing.assert_allclose(vg, g, rtol=1e-12, atol=1e-12)
     # a non-GLM shape (the scale is a parameter too) has no view: Newton uses full Hessians
     m = pf.Model("g")
     X, y = m.data("X", ("n", "p")), m.data("y", ("n",))

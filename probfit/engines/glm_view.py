@@ -11,12 +11,13 @@ terms are data-free and evaluated as usual.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 
 from probfit.compile.context import Context
 from probfit.compile.objective import Objective
-from probfit.contract import is_const
+from probfit.contract import contract, is_const
 from probfit.dsl.expr import Expr
 
 __all__ = ["GLMView"]
@@ -49,36 +50,67 @@ class GLMView:
             return None
         return cls(objective, f, wrt[0])
 
+    def point(self, theta: np.ndarray, hessian: str = "observed"
+              ) -> tuple[float, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        """Smooth value, gradient and a Hessian-block function at ``theta``, from one pass.
+
+        The linear predictor, the log-likelihood and its first derivatives are computed once;
+        ``curv(cols)`` then forms the ``cols × cols`` Hessian block from the stored rows.
+        """
+        obj, f = self.objective, self.factor
+        theta = np.asarray(theta, dtype=float)
+        ctx = Context(obj.layout, theta, obj.data)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
+            x = f.value.value(ctx)
+            total = float(np.sum(f.dist.logp(x, vals)))
+            d1 = f.dist.dlogp(x, vals, (self.arg,))[self.arg]
+        shape = np.shape(self.expr.value(ctx))
+        jac = self.expr.jac(ctx)
+        grad = np.zeros(obj.size)
+        for name, j in jac.items():
+            grad[obj.layout[name].slice] += contract(d1, j, shape)
+        value, grad = -total, -grad
+        prior_h = None
+        if self.priors.factors:
+            pv, pg, prior_h = self.priors.evaluate(theta, 2)
+            value, grad = value + pv, grad + pg
+
+        def curv(cols: np.ndarray) -> np.ndarray:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                if hessian == "expected":
+                    h = f.dist.expected_d2logp(vals, (self.arg,))[(self.arg, self.arg)]
+                else:
+                    h = f.dist.d2logp(x, vals, (self.arg,))[(self.arg, self.arg)]
+            w = -np.broadcast_to(np.asarray(h, dtype=float), shape)
+            ja = self._columns(jac, cols, shape[0])
+            out = ja.T @ (w[:, None] * ja)
+            if prior_h is not None:
+                out += prior_h[np.ix_(cols, cols)]
+            return 0.5 * (out + out.T)
+
+        return value, grad, curv
+
     def hessian(self, theta: np.ndarray, cols: np.ndarray, hessian: str = "observed"
                 ) -> np.ndarray:
         """The ``cols × cols`` block of the smooth objective's Hessian at ``theta``."""
-        obj, f = self.objective, self.factor
-        ctx = Context(obj.layout, np.asarray(theta, dtype=float), obj.data)
-        vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
-        x = f.value.value(ctx)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if hessian == "expected":
-                h = f.dist.expected_d2logp(vals, (self.arg,))[(self.arg, self.arg)]
-            else:
-                h = f.dist.d2logp(x, vals, (self.arg,))[(self.arg, self.arg)]
-        n = np.shape(self.expr.value(ctx))[0]
-        w = -np.broadcast_to(np.asarray(h, dtype=float), (n,))
-        jac = self.expr.jac(ctx)
-        blocks = []
-        for s in obj.layout:
+        return self.point(theta, hessian)[2](cols)
+
+    def _columns(self, jac: dict[str, np.ndarray], cols: np.ndarray, n: int) -> np.ndarray:
+        """``∂η/∂θ`` restricted to ``cols``, as an ``n × |cols|`` matrix."""
+        out = np.empty((n, cols.size))
+        at = 0
+        for s in self.objective.layout:
             local = cols[(cols >= s.start) & (cols < s.stop)] - s.start
             if local.size == 0:
                 continue
             j = jac.get(s.name)
+            block = out[:, at:at + local.size]
             if j is None:
-                blocks.append(np.zeros((n, local.size)))
+                block[...] = 0.0
             elif is_const(j):
-                blocks.append(np.broadcast_to(j.reshape(-1, j.shape[-1])[0, local],
-                                              (n, local.size)))
+                block[...] = j.reshape(-1, j.shape[-1])[0, local]
             else:
-                blocks.append(np.asarray(j).reshape(n, -1)[:, local])
-        ja = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
-        out = ja.T @ (w[:, None] * ja)
-        if self.priors.factors:
-            out += self.priors.hess(theta)[np.ix_(cols, cols)]
-        return 0.5 * (out + out.T)
+                np.take(np.asarray(j).reshape(n, -1), local, axis=1, out=block)
+            at += local.size
+        return out

@@ -136,7 +136,14 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         return float(weight @ np.abs(x - loc))
 
     view = GLMView.of(objective)
-    f, g, _ = objective.evaluate(theta, 1)
+
+    def point(x: np.ndarray) -> tuple[float, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        if view is not None:
+            return view.point(x, hessian)
+        fx, gx, _ = objective.evaluate(x, 1)
+        return fx, gx, lambda cols: objective.hess(x, hessian)[np.ix_(cols, cols)]
+
+    f, g, curv = point(theta)
     big_f = f + penalty(theta)
     if not np.isfinite(big_f) or not np.all(np.isfinite(g)):
         raise ConvergenceError(f"the objective is not finite at the starting point (f={f}); "
@@ -153,11 +160,10 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
             break
         if view is None:
             cols = np.arange(objective.size)
-            h = objective.hess(theta, hessian)
         else:
             # active set: unpenalised, nonzero, and zero coordinates that violate KKT
             cols = np.flatnonzero((weight == 0) | (theta != loc) | (np.abs(g) > weight))
-            h = view.hessian(theta, cols, hessian)
+        h = curv(cols)
         if not np.all(np.isfinite(h)):
             raise ConvergenceError(f"non-finite Hessian at iteration {it}", hist)
         hs, tau = _shifted(h)
@@ -170,7 +176,7 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         alpha = 1.0
         for _ in range(max_halvings + 1):
             trial = theta + alpha * step
-            f_new = objective.value(trial)
+            f_new, g_new, curv_new = point(trial)
             total = f_new + penalty(trial)
             if np.isfinite(total) and total <= big_f + 1e-4 * alpha * decrease + 1e-12 * scale:
                 break
@@ -181,8 +187,7 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
                 break
             message = f"line search failed at iteration {it}"
             break
-        theta = trial
-        f, g, _ = objective.evaluate(theta, 1)
+        theta, f, g, curv = trial, f_new, g_new, curv_new
         big_f = f + penalty(theta)
         kkt = kkt_violation(objective, theta, g)
         hist.record(objective=big_f, grad_norm=kkt, step_norm=alpha * float(np.linalg.norm(step)),

@@ -222,7 +222,12 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
     if engine not in ENGINES:
         raise EngineError(f"path: unknown engine {engine!r}; available: {sorted(ENGINES)}")
     pen = _Penalized(objective, param)
-    theta = initial_theta(objective) if theta0 is None else np.array(theta0, dtype=float)
+    if theta0 is None:
+        # the path starts with every penalised coefficient at its centre; giving that as the
+        # start also skips the least-squares start of the linear predictor
+        slot = objective.layout[param]
+        theta0 = initial_theta(objective, {param: pen.shape.loc.reshape(slot.shape)})
+    theta = np.array(theta0, dtype=float)
     if strengths is None:
         if n < 2 or not 0.0 < ratio < 1.0:
             raise SpecError(f"path: need n >= 2 and 0 < ratio < 1, got n={n}, ratio={ratio}")
@@ -244,10 +249,11 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
         coef = theta[sh.sl]
         rows["coef"].append(coef.copy())
         rows["theta"].append(theta.copy())
-        rows["objective"].append(objective.total(theta))
+        f, g, _ = objective.evaluate(theta, 1)
+        rows["objective"].append(f + objective.penalty(theta))
         rows["df"].append(_df(pen, mle_obj, theta))
         rows["nnz"].append(int(np.sum(coef != sh.loc)))
-        rows["kkt"].append(kkt_violation(objective, theta))
+        rows["kkt"].append(kkt_violation(objective, theta, g))
         rows["conv"].append(bool(res.converged))
     lam = strengths * (sh.l1[sh.ref] + sh.l2[sh.ref])
     with np.errstate(divide="ignore"):
