@@ -11,6 +11,7 @@ glmnet, ``s_max`` is computed as if ``λ₁⁰ = 10⁻³·λ₂⁰``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +74,6 @@ class _Penalized:
         self._factors = [f for f in objective.factors
                          if not (f.kind == "prior" and f.name == param)]
         self._handle = decl.handle
-        self.strength = np.nan
 
     def set(self, strength: float, *, pin: bool = False) -> None:
         """Use penalty ``strength·(λ₁⁰, λ₂⁰)``; ``pin`` holds penalised coefficients at loc."""
@@ -84,16 +84,18 @@ class _Penalized:
         ridge = RidgeKernel(sh.loc, 0.0 if pin else strength * sh.l2)
         obj.factors = [*self._factors, Factor("prior", sh.param, self._handle, ridge,
                                               dict(ridge.args))]
-        self.strength = strength
 
-    def s_max(self, theta: np.ndarray, engine: str, options: Mapping[str, Any]
-              ) -> tuple[float, np.ndarray]:
-        """The smallest strength at which all penalised coefficients sit at their centre."""
+    def s_max(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The smallest strength at which all penalised coefficients sit at their centre.
+
+        The other parameters are fitted with the penalised ones pinned (an L1 weight of 1e30,
+        which proximal Newton's soft-thresholding keeps exactly at the centre).
+        """
         self.set(0.0, pin=True)
         theta = theta.copy()
         theta[self.shape.sl] = np.where(self.shape.penalized, self.shape.loc,
                                         theta[self.shape.sl])
-        res = ENGINES[engine](self.objective, theta, **options)
+        res = ENGINES["newton"](self.objective, theta)
         g = self.objective.grad(res.theta)[self.shape.sl]
         sh = self.shape
         base = sh.l2 * RIDGE_RATIO if self.pure_ridge else sh.l1
@@ -134,6 +136,8 @@ class PathResult:
         Engine convergence flag at each point.
     labels
         Coefficient labels.
+    pure_ridge
+        Whether the prior has no L1 part (then the prior-scale axis is the Normal ``τ``).
     """
 
     param: str
@@ -231,7 +235,7 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
     if strengths is None:
         if n < 2 or not 0.0 < ratio < 1.0:
             raise SpecError(f"path: need n >= 2 and 0 < ratio < 1, got n={n}, ratio={ratio}")
-        top, theta = pen.s_max(theta, engine, options)
+        top, theta = pen.s_max(theta)
         strengths = top * ratio ** (np.arange(n) / (n - 1))
     strengths = np.asarray(strengths, dtype=float)
     if strengths.ndim != 1 or strengths.size == 0 or np.any(strengths < 0):
@@ -260,8 +264,6 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
         scale = 1.0 / np.sqrt(lam) if pen.pure_ridge else 1.0 / lam
     labels = [lab for lab in objective.layout.labels() if lab.split("[")[0] == param]
     if not all(rows["conv"]):
-        import warnings
-
         bad = int(np.sum(~np.asarray(rows["conv"])))
         warnings.warn(f"path: {bad} of {len(strengths)} fits did not converge",
                       ConvergenceWarning, stacklevel=3)
