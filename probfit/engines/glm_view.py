@@ -11,6 +11,7 @@ terms are data-free and evaluated as usual.
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +23,8 @@ from probfit.dsl.expr import Expr
 
 __all__ = ["GLMView"]
 
+_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 class GLMView:
     """Restricted Hessians of a GLM-shaped objective (build with :meth:`of`)."""
@@ -29,12 +32,26 @@ class GLMView:
     def __init__(self, objective: Objective, factor, arg: str) -> None:
         self.objective, self.factor, self.arg = objective, factor, arg
         self.expr: Expr = factor.expr_of(arg)
-        self.priors = copy.copy(objective)
-        self.priors.factors = [f for f in objective.factors if f.kind == "prior"]
+        self._columns_of: dict[str, np.ndarray] = {}
 
     @classmethod
     def of(cls, objective: Objective) -> GLMView | None:
-        """The view, or ``None`` if the objective is not GLM-shaped."""
+        """The view, or ``None`` if the objective is not GLM-shaped.
+
+        Views are cached per objective (a linear predictor's Jacobian is constant, so its
+        column-major copy for fast column gathers is made once, e.g. for a whole path; it
+        doubles the design's memory while the objective lives).
+        """
+        cached = _VIEWS.get(objective)
+        if cached is not None and any(f is cached.factor for f in objective.factors):
+            return cached
+        view = cls._build(objective)
+        if view is not None:
+            _VIEWS[objective] = view
+        return view
+
+    @classmethod
+    def _build(cls, objective: Objective) -> GLMView | None:
         obs = objective.obs_factors()
         if len(obs) != 1 or objective.jacobian:
             return None
@@ -72,8 +89,10 @@ class GLMView:
             grad[obj.layout[name].slice] += contract(d1, j, shape)
         value, grad = -total, -grad
         prior_h = None
-        if self.priors.factors:
-            pv, pg, prior_h = self.priors.evaluate(theta, 2)
+        priors = copy.copy(obj)
+        priors.factors = [p for p in obj.factors if p.kind == "prior"]
+        if priors.factors:
+            pv, pg, prior_h = priors.evaluate(theta, 2)
             value, grad = value + pv, grad + pg
 
         def curv(cols: np.ndarray) -> np.ndarray:
@@ -111,6 +130,10 @@ class GLMView:
             elif is_const(j):
                 block[...] = j.reshape(-1, j.shape[-1])[0, local]
             else:
-                np.take(np.asarray(j).reshape(n, -1), local, axis=1, out=block)
+                cm = self._columns_of.get(s.name)
+                if cm is None:
+                    cm = np.asfortranarray(np.asarray(j).reshape(n, -1))
+                    self._columns_of[s.name] = cm
+                block[...] = cm[:, local]
             at += local.size
         return out
