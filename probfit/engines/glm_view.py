@@ -33,6 +33,8 @@ class GLMView:
         self.objective, self.factor, self.arg = objective, factor, arg
         self.expr: Expr = factor.expr_of(arg)
         self._columns_of: dict[str, np.ndarray] = {}
+        self._last: tuple | None = None
+        self.columns: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(cls, objective: Objective) -> GLMView | None:
@@ -67,27 +69,39 @@ class GLMView:
             return None
         return cls(objective, f, wrt[0])
 
-    def point(self, theta: np.ndarray, hessian: str = "observed"
+    def point(self, theta: np.ndarray, hessian: str = "observed",
+              eta: np.ndarray | None = None
               ) -> tuple[float, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         """Smooth value, gradient and a Hessian-block function at ``theta``, from one pass.
 
         The linear predictor, the log-likelihood and its first derivatives are computed once;
-        ``curv(cols)`` then forms the ``cols × cols`` Hessian block from the stored rows.
+        ``curv(cols)`` then forms the ``cols × cols`` Hessian block from the stored rows (and
+        leaves the gathered ``∂η/∂θ`` columns in :attr:`columns`). ``eta``, if given, is the
+        linear predictor at ``theta`` (e.g. ``η + J_A Δ_A`` after a step on the active set),
+        which saves the product with the design.
         """
         obj, f = self.objective, self.factor
-        theta = np.asarray(theta, dtype=float)
-        ctx = Context(obj.layout, theta, obj.data)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
-            x = f.value.value(ctx)
-            total = float(np.sum(f.dist.logp(x, vals)))
-            d1 = f.dist.dlogp(x, vals, (self.arg,))[self.arg]
-        shape = np.shape(self.expr.value(ctx))
-        jac = self.expr.jac(ctx)
-        grad = np.zeros(obj.size)
-        for name, j in jac.items():
-            grad[obj.layout[name].slice] += contract(d1, j, shape)
-        value, grad = -total, -grad
+        theta = np.array(theta, dtype=float)
+        last = self._last
+        if last is not None and np.array_equal(last[0], theta):
+            # the same point again (the next fit of a path starts where the last one ended)
+            _, total, lik_grad, x, vals, shape, jac = last
+        else:
+            ctx = Context(obj.layout, theta, obj.data)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                vals = {k: (eta if k == self.arg and eta is not None else
+                            v.value(ctx) if isinstance(v, Expr) else v)
+                        for k, v in f.args.items()}
+                x = f.value.value(ctx)
+                total = float(np.sum(f.dist.logp(x, vals)))
+                d1 = f.dist.dlogp(x, vals, (self.arg,))[self.arg]
+            shape = np.shape(vals[self.arg])
+            jac = self.expr.jac(ctx)
+            lik_grad = np.zeros(obj.size)
+            for name, j in jac.items():
+                lik_grad[obj.layout[name].slice] += contract(d1, j, shape)
+            self._last = (theta, total, lik_grad, x, vals, shape, jac)
+        value, grad = -total, -lik_grad
         prior_h = None
         priors = copy.copy(obj)
         priors.factors = [p for p in obj.factors if p.kind == "prior"]
@@ -103,12 +117,22 @@ class GLMView:
                     h = f.dist.d2logp(x, vals, (self.arg,))[(self.arg, self.arg)]
             w = -np.broadcast_to(np.asarray(h, dtype=float), shape)
             ja = self._columns(jac, cols, shape[0])
+            self.columns = (cols, ja)
             out = ja.T @ (w[:, None] * ja)
             if prior_h is not None:
                 out += prior_h[np.ix_(cols, cols)]
             return 0.5 * (out + out.T)
 
         return value, grad, curv
+
+    def linear_predictor(self, theta: np.ndarray) -> np.ndarray:
+        """``η`` at ``theta`` (from the last :meth:`point` when it was at ``theta``)."""
+        last = self._last
+        if last is not None and np.array_equal(last[0], theta):
+            return np.asarray(last[4][self.arg])
+        ctx = Context(self.objective.layout, np.asarray(theta, dtype=float),
+                      self.objective.data)
+        return np.asarray(self.expr.value(ctx))
 
     def hessian(self, theta: np.ndarray, cols: np.ndarray, hessian: str = "observed"
                 ) -> np.ndarray:

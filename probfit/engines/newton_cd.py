@@ -137,9 +137,10 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
 
     view = GLMView.of(objective)
 
-    def point(x: np.ndarray) -> tuple[float, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    def point(x: np.ndarray, eta: np.ndarray | None = None
+              ) -> tuple[float, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         if view is not None:
-            return view.point(x, hessian)
+            return view.point(x, hessian, eta)
         fx, gx, _ = objective.evaluate(x, 1)
         return fx, gx, lambda cols: objective.hess(x, hessian)[np.ix_(cols, cols)]
 
@@ -173,10 +174,15 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         step[cols] = quad.z - theta[cols]
         decrease = float(g @ step) + penalty(theta + step) - penalty(theta)
         final = -decrease / 2.0 <= tol * scale
+        # GLM view: the linear predictor moves by J_A Δ_A, no product with the whole design
+        eta = d_eta = None
+        if view is not None and view.columns is not None:
+            eta = view.linear_predictor(theta)
+            d_eta = view.columns[1] @ step[cols]
         alpha = 1.0
         for _ in range(max_halvings + 1):
             trial = theta + alpha * step
-            f_new, g_new, curv_new = point(trial)
+            f_new, g_new, curv_new = point(trial, None if eta is None else eta + alpha * d_eta)
             total = f_new + penalty(trial)
             if np.isfinite(total) and total <= big_f + 1e-4 * alpha * decrease + 1e-12 * scale:
                 break

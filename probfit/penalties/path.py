@@ -22,6 +22,7 @@ from probfit.compile.objective import Factor, L1Term, Objective, compile_objecti
 from probfit.compile.start import initial_theta
 from probfit.distributions.penalized import RidgeKernel
 from probfit.dsl.model import Model
+from probfit.engines.glm_view import GLMView
 from probfit.engines.registry import ENGINES
 from probfit.errors import ConvergenceWarning, DataError, EngineError, SpecError
 from probfit.penalties.explain import penalty_weights
@@ -214,6 +215,17 @@ def _df(pen: _Penalized, mle: Objective | None, theta: np.ndarray) -> float:
     return float(np.trace(np.linalg.solve(h, hl)))
 
 
+def _value_grad(objective: Objective, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    """Smooth value and gradient (through the GLM view when there is one: the engine's last
+    evaluation at ``theta`` is reused)."""
+    view = GLMView.of(objective)
+    if view is None:
+        f, g, _ = objective.evaluate(theta, 1)
+        return f, g
+    f, g, _ = view.point(theta)
+    return f, g
+
+
 def run_path(objective: Objective, param: str, strengths: Sequence[float] | None = None, *,
              n: int = 50, ratio: float = 1e-3, engine: str = "newton",
              theta0: np.ndarray | None = None, mle: Callable[[], Objective] | None = None,
@@ -253,7 +265,7 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
         coef = theta[sh.sl]
         rows["coef"].append(coef.copy())
         rows["theta"].append(theta.copy())
-        f, g, _ = objective.evaluate(theta, 1)
+        f, g = _value_grad(objective, theta)
         rows["objective"].append(f + objective.penalty(theta))
         rows["df"].append(_df(pen, mle_obj, theta))
         rows["nnz"].append(int(np.sum(coef != sh.loc)))
