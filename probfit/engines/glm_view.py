@@ -116,8 +116,11 @@ class GLMView:
                 else:
                     h = f.dist.d2logp(x, vals, (self.arg,))[(self.arg, self.arg)]
             w = -np.broadcast_to(np.asarray(h, dtype=float), shape)
-            ja = self._columns(jac, cols, shape[0])
-            self.columns = (cols, ja)
+            if self.columns is not None and np.array_equal(self.columns[0], cols):
+                ja = self.columns[1]  # the same active set: the design columns are constant
+            else:
+                ja = self._columns(jac, cols, shape[0])
+                self.columns = (np.array(cols), ja)
             out = ja.T @ (w[:, None] * ja)
             if prior_h is not None:
                 out += prior_h[np.ix_(cols, cols)]
