@@ -13,6 +13,7 @@ from probfit.distributions import (
     Categorical,
     Dirichlet,
     Distribution,
+    ElasticNet,
     Exponential,
     Flat,
     Gamma,
@@ -49,6 +50,9 @@ from probfit.errors import (
     SpecError,
 )
 from probfit.latent import LatentFit, Mixture, align_components, match_components
+from probfit.penalties.cv import CVResult, cv
+from probfit.penalties.explain import Explanation, explain
+from probfit.penalties.path import PathResult, path
 from probfit.results import Fit, Summary, VIFit
 from probfit.simulate import simulate
 from probfit.spec import ModelSpec, load_spec
@@ -65,6 +69,7 @@ __all__ = [
     "load_spec", "log", "log_softmax", "optim", "prepend_zero", "sigmoid", "softmax",
     "softplus",
 ]
+__all__ += ["CVResult", "ElasticNet", "Explanation", "PathResult", "cv", "explain", "path"]
 __all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
             "match_components"]
 __all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",

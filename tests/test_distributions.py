@@ -149,6 +149,12 @@ def _laplace(d: st.DataObject) -> Point:
                  {"value": "real", "loc": "real", "scale": "pos"})
 
 
+def _elastic_net(d: st.DataObject) -> Point:
+    loc = real(d)
+    off = pos(d, 0.05, 5.0) * d.draw(st.sampled_from([-1.0, 1.0]))
+    return point(D.ElasticNet(pos(d), pos(d), loc), loc + off, {"value": "real", "loc": "real"})
+
+
 def _gamma(param: str) -> Callable[[st.DataObject], Point]:
     def make(d: st.DataObject) -> Point:
         value = {"rate": lambda: pos(d), "mean": lambda: pos(d, 0.2, 20.0),
@@ -254,6 +260,7 @@ GRADIENT_CASES: dict[str, Callable[[st.DataObject], Point]] = {
     "Normal": _normal,
     "StudentT": _student,
     "Laplace": _laplace,
+    "ElasticNet": _elastic_net,
     **{f"Gamma-{p}": _gamma(p) for p in ("rate", "mean", "log_mean", "inverse_mean")},
     "Beta": _beta,
     "Exponential": _exponential,
@@ -551,6 +558,11 @@ def _scipy_cases(rng: np.random.Generator) -> list[tuple[str, D.Distribution, np
         ("Normal", D.Normal(loc, scale), xr, stats.norm(loc, scale).logpdf(xr)),
         ("StudentT", D.StudentT(df, loc, scale), xr, stats.t(df, loc, scale).logpdf(xr)),
         ("Laplace", D.Laplace(loc, scale), xr, stats.laplace(loc, scale).logpdf(xr)),
+        # l2 = 0 is a Laplace(loc, 1/l1) density, l1 = 0 a Normal(loc, 1/sqrt(l2)) density
+        ("ElasticNet", D.ElasticNet(np.where(u < 0.5, 1.0 / scale, 0.0),
+                                    np.where(u < 0.5, 0.0, 1.0 / scale**2), loc), xr,
+         np.where(u < 0.5, stats.laplace(loc, scale).logpdf(xr),
+                  stats.norm(loc, scale).logpdf(xr))),
         ("Gamma-rate", D.Gamma(shape, scale), xp, stats.gamma(shape, scale=1 / scale).logpdf(xp)),
         ("Gamma-mean", D.Gamma(shape, mean=mu), xp,
          stats.gamma(shape, scale=mu / shape).logpdf(xp)),

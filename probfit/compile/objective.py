@@ -10,7 +10,9 @@ Conventions (DESIGN.md): objectives are sums over observations, to be *minimised
 
 Laplace priors with numeric arguments on unconstrained parameters are kept out of the smooth
 part: they are exposed as :attr:`Objective.l1` terms ``Σ |x - loc| / scale`` so engines can treat
-the kink exactly (bound-constrained splitting in L-BFGS-B; Newton refuses them).
+the kink exactly (bound-constrained splitting in L-BFGS-B; proximal Newton with coordinate
+descent in ``newton``; FISTA). An ``ElasticNet`` prior gives an L1 term (weights ``l1``, zero
+allowed) plus a smooth ridge factor ``½ l2 (x - loc)²``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 from probfit.compile.bind import bind_data
 from probfit.compile.context import Context, Layout, ParamSlot
 from probfit.contract import contract, gram, sum_to_shape
-from probfit.distributions import Distribution, Laplace
+from probfit.distributions import Distribution, ElasticNet, Laplace
+from probfit.distributions.penalized import RidgeKernel, elastic_net_log_norm
 from probfit.dsl.expr import Expr
 from probfit.dsl.model import Model
 from probfit.errors import DataError, SpecError
@@ -115,6 +118,10 @@ class Objective:
                 term = _l1_term(name, d.prior, self.layout[name]) if method == "map" else None
                 if term is not None:
                     self.l1.append(term)
+                    if isinstance(d.prior, ElasticNet):
+                        ridge = RidgeKernel(d.prior.args["loc"], d.prior.args["l2"])
+                        self.factors.append(Factor("prior", name, d.handle, ridge,
+                                                   _args(ridge)))
                 else:
                     self.factors.append(Factor("prior", name, d.handle, d.prior,
                                                _args(d.prior)))
@@ -346,6 +353,9 @@ def _args(d: Distribution) -> dict[str, Expr | np.ndarray]:
 
 
 def _l1_term(name: str, prior: Distribution, slot: ParamSlot) -> L1Term | None:
+    if isinstance(prior, ElasticNet):
+        # without any L1 weight it is a smooth (Gaussian-kernel) prior factor
+        return _elastic_net_term(name, prior, slot) if np.any(prior.args["l1"] > 0) else None
     if not isinstance(prior, Laplace) or not slot.bijector.is_identity():
         return None
     loc = prior.args.get("loc", np.asarray(0.0))
@@ -357,6 +367,18 @@ def _l1_term(name: str, prior: Distribution, slot: ParamSlot) -> L1Term | None:
     scale_b = np.broadcast_to(np.asarray(scale, dtype=float), shape).reshape(-1)
     return L1Term(name, slot.slice, np.broadcast_to(np.asarray(loc, float), shape).reshape(-1),
                   1.0 / scale_b, float(np.sum(np.log(2.0 * scale_b))))
+
+
+def _elastic_net_term(name: str, prior: ElasticNet, slot: ParamSlot) -> L1Term:
+    """The L1 half of an elastic-net prior; its ridge half stays a smooth factor."""
+    if not slot.bijector.is_identity():
+        raise SpecError(f"param {name!r}: an ElasticNet prior needs an unconstrained "
+                        "(real) parameter")
+    shape = slot.shape
+    a = {k: np.broadcast_to(np.asarray(prior.args[k], float), shape).reshape(-1)
+         for k in ("loc", "l1", "l2")}
+    return L1Term(name, slot.slice, a["loc"], a["l1"],
+                  float(np.sum(elastic_net_log_norm(a["l1"], a["l2"]))))
 
 
 def _layout(model: Model, sizes: Mapping[str, int]) -> Layout:

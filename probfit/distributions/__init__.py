@@ -27,6 +27,7 @@ from probfit.distributions.discrete import (
 )
 from probfit.distributions.multivariate import Dirichlet
 from probfit.distributions.mvn import MultivariateNormal
+from probfit.distributions.penalized import ElasticNet
 
 __all__ = [
     "Bernoulli",
@@ -35,6 +36,7 @@ __all__ = [
     "Categorical",
     "Dirichlet",
     "Distribution",
+    "ElasticNet",
     "Exponential",
     "Flat",
     "Gamma",

@@ -19,6 +19,7 @@ from scipy import linalg
 
 from probfit.compile.objective import Objective
 from probfit.engines.base import EngineResult, History
+from probfit.engines.newton_cd import newton_cd
 from probfit.errors import ConvergenceError, EngineError
 
 __all__ = ["newton"]
@@ -44,12 +45,16 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
            tol: float = 1e-10, gtol: float = 1e-9, hessian: str = "observed",
            max_halvings: int = 40,
            monitor: Callable[[np.ndarray, int], str | None] | None = None) -> EngineResult:
-    """Minimise a smooth objective by damped Newton.
+    """Minimise the objective by damped Newton.
+
+    With L1 terms (Laplace or elastic-net priors under MAP) the run is proximal Newton with
+    coordinate descent inside (:func:`~probfit.engines.newton_cd.newton_cd`), which gives exact
+    zeros.
 
     Parameters
     ----------
     objective
-        A smooth :class:`~probfit.compile.objective.Objective`.
+        The :class:`~probfit.compile.objective.Objective`.
     theta0
         Starting point (flat, unconstrained).
     max_iter
@@ -70,11 +75,11 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         Called as ``monitor(theta, iteration)`` after every accepted step; a returned string
         stops the run with that message (used for separation detection).
     """
-    if not objective.smooth:
-        raise EngineError("newton needs a smooth objective; Laplace (L1) priors are handled "
-                          "by engine='lbfgs'")
     if hessian not in ("observed", "expected"):
         raise EngineError(f"hessian must be 'observed' or 'expected', got {hessian!r}")
+    if not objective.smooth:
+        return newton_cd(objective, theta0, max_iter=max_iter, tol=tol, gtol=gtol,
+                         hessian=hessian, max_halvings=max_halvings, monitor=monitor)
     theta = np.array(theta0, dtype=float)
     hist = History()
     f, g, h = objective.evaluate(theta, 2, hessian)

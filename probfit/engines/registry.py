@@ -16,6 +16,7 @@ from probfit.engines.advi import advi
 from probfit.engines.base import EngineResult
 from probfit.engines.cavi import cavi, cavi_refusal
 from probfit.engines.em import em
+from probfit.engines.fista import fista
 from probfit.engines.lbfgs import lbfgs
 from probfit.engines.newton import newton
 from probfit.errors import EngineError, SeparationWarning
@@ -23,7 +24,8 @@ from probfit.errors import EngineError, SeparationWarning
 __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
 ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs, "em": em,
-                                                   "adam": adam, "advi": advi, "cavi": cavi}
+                                                   "adam": adam, "fista": fista, "advi": advi,
+                                                   "cavi": cavi}
 
 #: Engines that can fit a model with a discrete latent variable (lbfgs on the marginal).
 LATENT_ENGINES = ("em", "lbfgs")
@@ -52,18 +54,15 @@ def refusal(name: str, objective: Objective | Any) -> str | None:
                 "'newton', 'lbfgs' or 'adam'")
     if name == "cavi":
         return cavi_refusal(objective)
-    if name == "newton" and not objective.smooth:
-        params = ", ".join(sorted({t.param for t in objective.l1}))
-        return (f"newton needs a smooth objective, but the Laplace prior on {params} adds an "
-                "L1 kink under MAP; use engine='lbfgs' (exact zeros via bound splitting)")
     return None
 
 
 def default_engine(objective: Objective) -> str:
-    """Newton for smooth objectives of moderate size, L-BFGS otherwise; ADVI for VI."""
+    """Newton (proximal Newton with coordinate descent under L1) up to 2000 parameters, else
+    L-BFGS; ADVI for VI."""
     if objective.method == "vi":
         return "advi"
-    if objective.smooth and objective.size <= NEWTON_MAX_PARAMS:
+    if objective.size <= NEWTON_MAX_PARAMS:
         return "newton"
     return "lbfgs"
 

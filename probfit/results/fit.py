@@ -14,6 +14,7 @@ from probfit.compile.objective import Objective
 from probfit.dsl.expr import Expr
 from probfit.engines.base import EngineResult, History
 from probfit.errors import DataError, SingularInformationError
+from probfit.penalties.kkt import kkt_violation
 from probfit.results.deviance import unit_deviance
 
 __all__ = ["Fit", "Summary"]
@@ -54,6 +55,9 @@ class Fit:
         What :attr:`se` is.
     loglik, log_prior
         Σ log p(y | θ̂) and Σ log p(θ̂) (0 for MLE).
+    kkt
+        MAP only: the largest violation of the optimality (KKT) conditions of the penalised
+        objective at the estimate (see :func:`probfit.penalties.kkt.kkt_violation`).
     converged, n_iter, history, message
         What the engine reported; ``history`` holds per-iteration objective, gradient norm and
         step norm.
@@ -91,9 +95,9 @@ class Fit:
             self.se_note = ("not reported: separation makes the MLE infinite for "
                             + ", ".join(self.separated))
         elif not objective.smooth:
-            self.se_note = ("not reported: an L1 (Laplace-prior) mode has no Gaussian "
-                            "approximation at coefficients that are exactly zero; use VI for "
-                            "posterior uncertainty")
+            self.se_note = ("not reported: an L1 (Laplace or elastic-net prior) mode has no "
+                            "Gaussian approximation at coefficients that are exactly zero; "
+                            "use VI for posterior uncertainty")
         else:
             info = result.hess if result.hess is not None and result.hessian == hessian \
                 else objective.hess(self.theta, hessian)
@@ -105,6 +109,8 @@ class Fit:
                 self.se_note = f"not reported: the fit did not converge and {err}"
             else:
                 self.se = self._constrained_se()
+        self.kkt: float | None = (kkt_violation(objective, self.theta)
+                                  if self.method == "map" else None)
 
     # ------------------------------------------------------------------ uncertainty
     def _constrained_se(self) -> dict[str, np.ndarray]:
@@ -282,6 +288,7 @@ class Fit:
                  ("Converged", f"{'yes' if self.converged else 'NO'} ({self.n_iter} iter)")]
         if self.method == "map":
             right.insert(1, ("Log-prior", f"{self.log_prior:.6g}"))
+            right.append(("Max KKT viol.", f"{self.kkt:.2e}"))
         width = 78
         lines = [f"probfit {self.method.upper()} fit".center(width), "=" * width]
         for i in range(max(len(left), len(right))):

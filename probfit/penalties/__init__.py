@@ -1,0 +1,1 @@
+"""MAP as regularization: KKT checks, explain(), regularization paths and cross-validation."""
