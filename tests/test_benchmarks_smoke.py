@@ -10,3 +10,13 @@ def test_quick_suite_runs(capsys):
     out = capsys.readouterr().out
     assert "| logistic_mle_quick | probfit newton |" in out
     assert "| poisson_mle_quick | probfit newton |" in out
+
+
+def test_results_section_is_replaced_in_place(tmp_path):
+    path = tmp_path / "R.md"
+    path.write_text("# Benchmark results\n\n## other\n\nkeep me\n")
+    run.write_section(path, "GLM", "first\n")
+    run.write_section(path, "GLM", "second\n")
+    text = path.read_text()
+    assert "keep me" in text and "second" in text and "first" not in text
+    assert text.count("## GLM") == 1
