@@ -91,6 +91,14 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from probfit.penalties.explain import explain
+
+    m = Model.from_spec(args.spec)
+    print(explain(m, _bind_columns(m, _read_csv(args.data)), method=args.method))
+    return 0
+
+
 def _read_csv(path: str) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
@@ -237,6 +245,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--draws", type=_positive_int, default=400,
                    help="posterior draws per fit (default 400)")
     c.set_defaults(run=_compare)
+    e = sub.add_parser("explain", help="show each prior of a spec as a penalty, with the "
+                       "equivalent settings of sklearn, glmnet/statsmodels and glum")
+    e.add_argument("spec")
+    e.add_argument("--data", required=True, help="CSV file with one column per variable")
+    e.add_argument("--method", default="map", choices=["map", "mle"])
+    e.set_defaults(run=_explain)
     return p
 
 

@@ -83,3 +83,21 @@ def test_cli_fit_csv(tmp_path):
     assert (tmp_path / "out" / "fit.nc").is_file() and "Convergence report" in r.stdout
     r = run_cli("fit", "specs/logistic.yaml", "--data", str(tmp_path / "missing.csv"))
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_cli_explain(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 2))
+    y = (rng.random(50) < 0.5).astype(int)
+    csv = tmp_path / "d.csv"
+    csv.write_text("X_1,X_2,y\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y,
+                                                                                   strict=True)))
+    r = run_cli("explain", "specs/logistic.yaml", "--data", str(csv))
+    assert r.returncode == 0, r.stderr
+    # specs/logistic.yaml: w ~ Normal(0, 2.5) → λ₂ = 1/2.5² = 0.16; sklearn C = 1/λ₂ = 6.25
+    assert "prior Normal(loc=0, scale=2.5)" in r.stdout and "λ₂ = 0.16" in r.stdout
+    assert "C=6.25" in r.stdout and "alpha=0.0032" in r.stdout  # glum alpha = λ₂ / n, n = 50
+    r = run_cli("explain", "specs/logistic.yaml", "--data", str(tmp_path / "nope.csv"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
