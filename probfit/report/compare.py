@@ -395,10 +395,12 @@ def compare(fits: Sequence[Any], test: Mapping[str, Any] | None = None,
         entries.append(FitEntry(lab, fit, draws, cal, convergence_report(fit, draws), res, loo,
                                 loo_note))
     scored_on = "held-out test data" if test is not None else "training data"
-    rows, notes = _param_rows(entries), _notes(entries, scored_on)
+    notes = _notes(entries, scored_on)
     if any(is_latent(e.fit) for e in entries):
         rows, relabelled = latent_param_rows(entries)
         notes += latent_notes(entries) + relabelled
+    else:
+        rows = _param_rows(entries)
     return Comparison(entries, rows, scored_on, notes,
                       title or f"Comparison of fits of model {fits[0].model.name!r}")
 
