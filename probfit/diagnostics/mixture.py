@@ -39,8 +39,9 @@ from probfit.diagnostics.predictive import ObsTerm, frozen, obs_terms, response_
 from probfit.dsl.expr import Expr
 from probfit.errors import DataError
 
-__all__ = ["MixturePredictive", "is_latent", "latent_posterior_draws", "marginal_loglik",
-           "mixture_predictive", "observed_names"]
+__all__ = ["MixturePredictive", "bind_observed", "is_latent", "latent_posterior_draws",
+           "latent_to_arviz", "log_weights", "marginal_loglik", "mixture_predictive",
+           "observed_names", "responsibilities_of"]
 
 
 def is_latent(fit: Any) -> bool:

@@ -39,7 +39,7 @@ from probfit.diagnostics.mixture import is_latent, observed_names
 from probfit.diagnostics.mixture_checks import latent_notes, latent_param_rows
 from probfit.diagnostics.residuals import Residuals, residuals
 from probfit.errors import DataError, ProbfitError
-from probfit.report import figures
+from probfit.report import figures, mixture_figures
 
 __all__ = ["Comparison", "compare"]
 
@@ -111,8 +111,10 @@ class Comparison:
         """Name -> matplotlib Figure for every figure of the report."""
         figs = {"forest": figures.forest_figure(self.rows, self.labels),
                 "calibration": figures.calibration_figure([e.calibration for e in self.entries])}
+        if any(is_latent(e.fit) for e in self.entries):
+            figs.update(mixture_figures.figures_of(self))
         for e in self.entries:
-            if e.residuals is not None:
+            if e.residuals is not None and not is_latent(e.fit):
                 figs[f"residuals_{e.label}"] = figures.residual_figure(
                     e.residuals, label=f"residuals of {e.label} on the {self.scored_on}")
         figs["traces"] = figures.trace_figure([e.fit for e in self.entries], self.labels)
@@ -244,6 +246,8 @@ _CAPTIONS = {
     "residuals": "Randomized quantile residuals and influence.",
     "traces": "Optimizer traces.",
     "path": "Regularization path.",
+    "components": "The data with each mixture fit's components.",
+    "mixresiduals": "Quantile residuals under the plug-in mixture predictive.",
 }
 
 _HEAD = """<!DOCTYPE html>
