@@ -153,7 +153,13 @@ class MixturePredictive:
         return self.components[0].y
 
     def _mix(self, per_component: list[np.ndarray]) -> np.ndarray:
-        arr = np.stack([np.asarray(a, dtype=float) for a in per_component], axis=1)
+        """``Σ_j w_nj a_j`` with each ``a_j`` broadcast to rows first (row-free arguments)."""
+        arrs = [np.asarray(a, dtype=float) for a in per_component]
+        shape = np.broadcast_shapes(*(a.shape for a in arrs))
+        n = len(self.log_weights)
+        if not shape or shape[0] != n:
+            shape = (n, *shape)
+        arr = np.stack([np.broadcast_to(a, shape) for a in arrs], axis=1)
         w = np.exp(self.log_weights).reshape(self.log_weights.shape + (1,) * (arr.ndim - 2))
         return np.sum(w * arr, axis=1)
 

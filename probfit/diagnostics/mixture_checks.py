@@ -16,6 +16,7 @@ from scipy import stats
 
 from probfit.diagnostics.convergence import ConvergenceReport
 from probfit.diagnostics.mixture import (
+    _marginal,
     bind_observed,
     is_latent,
     latent_to_arviz,
@@ -83,10 +84,25 @@ def latent_calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str
             metrics[f"coverage_{round(level * 100)}"] = float(
                 np.mean(np.abs(pit - 0.5) <= level / 2))
         curve["pit"] = pit
+        if mp.kind == "count":
+            curve.update(_rootogram(mp, y))
     metrics["log_score"] = log_score
     n = int(np.size(y) if mp.kind != "categorical" else len(y))
     return Calibration(mp.var, mp.kind, n, metrics, curve, tree, label or fit.method.upper(),
                        default_plot="pit")
+
+
+def _rootogram(mp: Any, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Observed and expected frequencies of each count under the mixture predictive."""
+    margs = [_marginal(t) for t in mp.components]
+    top = int(max(np.max(y), *[np.max(m.ppf(0.999)) for m in margs]))
+    k = np.arange(top + 1, dtype=float)
+    grid = k.reshape((-1,) + (1,) * y.ndim)
+    pmf = mp._mix([np.moveaxis(np.broadcast_to(m.pmf(grid), k.shape + y.shape), 0, -1)
+                   for m in margs])
+    expected = pmf.reshape(-1, top + 1).sum(axis=0)
+    observed = np.bincount(y.astype(int).ravel(), minlength=top + 1)[: top + 1].astype(float)
+    return {"k": k, "observed": observed, "expected": expected}
 
 
 def latent_residuals(fit: Any, data: Mapping[str, Any] | None = None, var: str | None = None,
