@@ -248,7 +248,7 @@ def test_compare_mixture_fits_on_old_faithful(faithful_fits, tmp_path) -> None:
         else:
             assert cells["EM k=2"]["estimate"] == pytest.approx(
                 cells["L-BFGS k=2"]["estimate"], rel=1e-3, abs=1e-3)
-    params = [r for r in tables["Parameters"][1] if r[0] == "mu[2,0]"][0]
+    params = next(r for r in tables["Parameters"][1] if r[0] == "mu[2,0]")
     assert params[1] == "-" and params[-3] != "-"
     notes = " ".join(report.all_notes())
     assert "plug-in mixture predictive" in notes and "no standard errors" in notes
