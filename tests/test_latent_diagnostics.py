@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import central_diff, rel_err
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import logsumexp
 
@@ -293,3 +295,36 @@ def test_cli_fits_a_mixture_spec_with_k(tmp_path, faithful_fits, faithful) -> No
     saved = json.loads((out / "fit.json").read_text())
     assert saved["loglik"] == pytest.approx(faithful_fits[0].loglik, rel=1e-8)
     assert saved["convergence"]["hessian_pd"] is None
+
+
+def test_compare_a_plain_model_with_a_mixture(fit1d, y1d) -> None:
+    m = pf.Model("plain")
+    y = m.data("y", dims=("n",))
+    m.observe(y, pf.Normal(m.param("mu"), m.param("sigma", support="positive")))
+    plain = m.fit({"y": y1d})
+    report = pf.compare([plain, fit1d], labels=["one normal", "mixture"], n_draws=100)
+    rows = {r["param"]: r["fits"] for r in report.rows}
+    assert rows["mu"]["one normal"]["uncertainty"] == pytest.approx(plain.se["mu"])
+    assert "uncertainty" not in rows["mu[0]"]["mixture"]
+    scores = report.scores()
+    assert scores["mixture"]["log_score"] > scores["one normal"]["log_score"]
+    assert scores["one normal"]["loo_elpd"] < fit1d.loglik
+    table = dict((r[0], r[1:]) for r in report.tables()["Predictive scores (training data)"][1])
+    assert table["components k"] == ["-", "2"]
+    assert float(table["BIC (train)"][1]) < float(table["BIC (train)"][0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-8.0, 8.0), min_size=1, max_size=20))
+def test_mixture_quantities_on_any_rows(fit1d, values) -> None:
+    from probfit.diagnostics.mixture import bind_observed, marginal_loglik, mixture_predictive
+
+    y = np.sort(np.asarray(values))
+    bound = bind_observed(fit1d, {"y": y})
+    terms, cdf = by_hand(fit1d, y)
+    np.testing.assert_allclose(marginal_loglik(fit1d, bound), logsumexp(terms, axis=1),
+                               rtol=1e-12, atol=1e-12)
+    mp = mixture_predictive(fit1d, bound)
+    pit = mp.cdf(y)
+    np.testing.assert_allclose(pit, cdf, rtol=1e-12, atol=1e-15)
+    assert np.all(np.diff(pit) >= 0) and np.all((pit >= 0) & (pit <= 1))

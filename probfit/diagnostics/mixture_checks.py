@@ -172,9 +172,11 @@ def latent_convergence(fit: Any) -> ConvergenceReport:
 def latent_param_rows(entries: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """Comparison-table rows of latent fits, components relabelled to match.
 
-    Each latent fit's components are matched (:func:`~probfit.align_components`, on every
-    component-indexed parameter) to those of the first latent fit with the same ``k``, so a
-    row such as ``mu[1,0]`` is the same component in every column. Returns the rows and notes
+    Fits without a latent (e.g. the one-component model a mixture is compared with) keep
+    their standard errors and intervals. Each latent fit's components are matched
+    (:func:`~probfit.align_components`, on every component-indexed parameter) to those of the
+    first latent fit with the same ``k``, so a row such as ``mu[1,0]`` is the same component
+    in every column. Returns the rows and notes
     naming the relabellings applied.
     """
     from probfit.latent.compare import align_components
@@ -196,8 +198,12 @@ def latent_param_rows(entries: list[Any]) -> tuple[list[dict[str, Any]], list[st
                 if np.any(perm != np.arange(fit.k)):
                     notes.append(f"{e.label}: components relabelled {perm.tolist()} to match "
                                  f"{ref.label}")
+        ci = fit.conf_int(0.95) if fit.cov is not None else None
         for label, name, idx in fit.labels():
-            cell = {"estimate": float(params[name][idx]), "kind": "none (EM point estimate)"}
+            cell = {"estimate": float(params[name][idx]), "kind": fit.uncertainty_kind}
+            if ci is not None and fit.se is not None:  # a plain fit compared with mixtures
+                cell.update(uncertainty=float(fit.se[name][idx]),
+                            lower=float(ci[name][0][idx]), upper=float(ci[name][1][idx]))
             if label not in index:
                 index[label] = {"param": label, "fits": {}}
                 rows.append(index[label])
