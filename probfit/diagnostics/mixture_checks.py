@@ -224,6 +224,10 @@ def latent_notes(entries: list[Any]) -> list[str]:
              "log-likelihood and BIC are those of the marginal (observed-data) likelihood; BIC "
              "counts covariance parameters by structure and is comparable across k on the "
              "same data (lower is better)"]
+    if len(latent) < len(entries):
+        notes.append("the scores of fits without a latent integrate over their posterior "
+                     "approximation, those of mixtures use the plug-in estimate: compare "
+                     "large differences, not small ones")
     ks = {e.fit.k for e in latent}
     if len(ks) > 1:
         notes.append(f"the fits have different numbers of components {sorted(ks)}: parameter "

@@ -167,7 +167,7 @@ def residuals(fit: Any, data: Mapping[str, Any] | None = None, var: str | None =
     if term.kind == "categorical":
         raise DataError(f"{term.name!r} is categorical: residuals are not defined per row; "
                         "use pf.calibration(fit, data) for its reliability")
-    mean = term.mean
+    mean = np.broadcast_to(term.mean, term.y.shape)  # intercept-only models: one mean
     resp = term.y - mean
     pearson = resp / np.sqrt(np.clip(term.variance, 1e-300, None))
     dev = unit_deviance(type(term.dist).__name__, term.y, mean, term.vals)

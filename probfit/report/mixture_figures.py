@@ -58,23 +58,29 @@ def estimate_panels(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) ->
     tallest = max(len(g) for g in groups.values())
     fig = Figure(figsize=(3.3 * len(groups) + 0.6, 1.3 + 0.32 * tallest * len(labels) ** 0.5))
     axes = np.atleast_1d(fig.subplots(1, len(groups)))
+    handles: dict[str, Any] = {}
     for ax, (name, group) in zip(axes, groups.items(), strict=True):
         n = len(group)
         for j, lab in enumerate(labels):
             off = (j - (len(labels) - 1) / 2) * 0.7 / max(len(labels), 1)
             for i, row in enumerate(group):
                 cell = row["fits"].get(lab)
+                if cell is not None and cell.get("lower") is not None:
+                    ax.plot([cell["lower"], cell["upper"]], [tallest - 1 - i + off] * 2,
+                            color=COLORS[j % 6], lw=2)
                 if cell is not None:
-                    ax.plot(cell["estimate"], tallest - 1 - i + off, "o", color=COLORS[j % 6], ms=5,
-                            label=lab if i == 0 and ax is axes[0] else None)
+                    (dot,) = ax.plot(cell["estimate"], tallest - 1 - i + off, "o",
+                                     color=COLORS[j % 6], ms=5)
+                    handles.setdefault(lab, dot)
         ax.set_yticks(range(tallest - n, tallest))
         ax.set_yticklabels([r["param"] for r in group][::-1], fontsize=8)
         ax.set_ylim(-0.7, tallest - 0.3)
         ax.set_title(name, fontsize=10)
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", color="0.9")
-    fig.suptitle("estimates (components matched across fits)", fontsize=10)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(labels),
+    fig.suptitle("estimates, with 95% intervals where the fit has them (components matched "
+                 "across fits)", fontsize=10)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(labels),
                fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
