@@ -328,3 +328,15 @@ def test_mixture_quantities_on_any_rows(fit1d, values) -> None:
     pit = mp.cdf(y)
     np.testing.assert_allclose(pit, cdf, rtol=1e-12, atol=1e-15)
     assert np.all(np.diff(pit) >= 0) and np.all((pit >= 0) & (pit <= 1))
+
+
+def test_component_perm_matches_components_across_k(faithful_fits) -> None:
+    from probfit.diagnostics.mixture_checks import component_perm
+
+    em2, lb2, em3 = faithful_fits
+    perm, _ = pf.align_components(lb2, {"mu": em2.params["mu"]})
+    np.testing.assert_array_equal(component_perm(lb2, em2), perm)
+    p3 = component_perm(em3, em2)
+    assert sorted(p3.tolist()) == [0, 1, 2]
+    np.testing.assert_allclose(em3.params["mu"][p3[:2]], em2.params["mu"], rtol=0.1)
+    np.testing.assert_array_equal(component_perm(em2, em3), [0, 1])  # fewer: unchanged

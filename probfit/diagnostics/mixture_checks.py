@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from arviz_stats.base import array_stats
 from scipy import stats
+from scipy.optimize import linear_sum_assignment
 
 from probfit.diagnostics.convergence import ConvergenceReport
 from probfit.diagnostics.mixture import (
@@ -26,8 +27,8 @@ from probfit.diagnostics.mixture import (
 from probfit.diagnostics.scores import binary_scores, pav
 from probfit.errors import DataError
 
-__all__ = ["latent_calibration", "latent_convergence", "latent_notes", "latent_param_rows",
-           "latent_residuals"]
+__all__ = ["component_perm", "latent_calibration", "latent_convergence", "latent_notes",
+           "latent_param_rows", "latent_residuals"]
 
 LEVELS = (0.5, 0.8, 0.95)
 _TINY = 1e-12
@@ -169,35 +170,56 @@ def latent_convergence(fit: Any) -> ConvergenceReport:
     return report
 
 
+def component_perm(fit: Any, ref: Any) -> np.ndarray:
+    """Order of ``fit``'s components that best matches those of ``ref`` (``k ≥ k_ref``).
+
+    Components are compared on every parameter indexed by the component dim in both fits
+    (flattened, each column scaled by its spread so means and covariances weigh alike) and
+    matched by the Hungarian method; ``fit``'s unmatched components follow in their own
+    order. Returns the identity when ``fit`` has fewer components than ``ref``.
+    """
+    dim = fit.problem.category_dim
+    if fit.k < ref.k or dim is None or ref.problem.category_dim != dim:
+        return np.arange(fit.k)
+    names = [s.name for s in fit.objective.layout if s.dims[:1] == (dim,)
+             and s.name in ref.params and np.shape(ref.params[s.name])[1:] == s.shape[1:]]
+    if not names:
+        return np.arange(fit.k)
+    a = np.concatenate([fit.params[n].reshape(fit.k, -1) for n in names], axis=1)
+    b = np.concatenate([ref.params[n].reshape(ref.k, -1) for n in names], axis=1)
+    spread = np.std(np.vstack([a, b]), axis=0)
+    a, b = a / np.where(spread > 0, spread, 1.0), b / np.where(spread > 0, spread, 1.0)
+    rows, cols = linear_sum_assignment(np.sum((b[:, None, :] - a[None, :, :]) ** 2, axis=2))
+    matched = cols[np.argsort(rows)]
+    return np.concatenate([matched, [c for c in range(fit.k) if c not in set(matched)]]
+                          ).astype(np.intp)
+
+
 def latent_param_rows(entries: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """Comparison-table rows of latent fits, components relabelled to match.
 
     Fits without a latent (e.g. the one-component model a mixture is compared with) keep
-    their standard errors and intervals. Each latent fit's components are matched
-    (:func:`~probfit.align_components`, on every component-indexed parameter) to those of the
-    first latent fit with the same ``k``, so a row such as ``mu[1,0]`` is the same component
-    in every column. Returns the rows and notes
-    naming the relabellings applied.
+    their standard errors and intervals. Each later latent fit's components are reordered
+    (:func:`component_perm`) to match the first latent fit's, so a row such as ``mu[1,0]`` is
+    the same component in every column (a fit with more components has its extra ones last).
+    Returns the rows and notes naming the relabellings applied.
     """
-    from probfit.latent.compare import align_components
-
     rows: list[dict[str, Any]] = []
     index: dict[str, dict[str, Any]] = {}
-    first: dict[int, Any] = {}
+    ref = None
     notes = []
     for e in entries:
         fit = e.fit
         params = fit.params
-        if is_latent(fit) and fit.problem.category_dim is not None:
-            ref = first.setdefault(fit.k, e)
-            if ref is not e:
+        if is_latent(fit):
+            ref = ref or e
+            perm = component_perm(fit, ref.fit)
+            if np.any(perm != np.arange(fit.k)):
                 dim = fit.problem.category_dim
-                reference = {s.name: ref.fit.params[s.name] for s in fit.objective.layout
-                             if s.dims[:1] == (dim,)}
-                perm, params = align_components(fit, reference)
-                if np.any(perm != np.arange(fit.k)):
-                    notes.append(f"{e.label}: components relabelled {perm.tolist()} to match "
-                                 f"{ref.label}")
+                params = {s.name: (params[s.name][perm] if s.dims[:1] == (dim,)
+                                   else params[s.name]) for s in fit.objective.layout}
+                notes.append(f"{e.label}: components relabelled {perm.tolist()} to match "
+                             f"{ref.label}")
         ci = fit.conf_int(0.95) if fit.cov is not None else None
         for label, name, idx in fit.labels():
             cell = {"estimate": float(params[name][idx]), "kind": fit.uncertainty_kind}

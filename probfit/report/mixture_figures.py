@@ -143,21 +143,14 @@ def component_figure(fits: Sequence[Any], labels: Sequence[str]) -> Figure | Non
 
 
 def _colour_maps(fits: Sequence[Any]) -> list[np.ndarray]:
-    """Per fit, the colour index of each component: components matched (by
-    :func:`~probfit.align_components`) to the first earlier fit with the same ``k`` share a
-    colour."""
-    from probfit.latent.compare import align_components
+    """Per fit, the colour index of each component: components matched to the first fit's
+    (:func:`~probfit.diagnostics.mixture_checks.component_perm`) share its colours."""
+    from probfit.diagnostics.mixture_checks import component_perm
 
-    out, first = [], {}
+    out = []
     for fit in fits:
-        ref = first.setdefault(fit.k, fit)
-        col = np.arange(fit.k)
-        dim = fit.problem.category_dim
-        if ref is not fit and dim is not None:
-            reference = {s.name: ref.params[s.name] for s in fit.objective.layout
-                         if s.dims[:1] == (dim,)}
-            perm, _ = align_components(fit, reference)
-            col[perm] = np.arange(fit.k)
+        col = np.empty(fit.k, dtype=int)
+        col[component_perm(fit, fits[0])] = np.arange(fit.k)
         out.append(col)
     return out
 
