@@ -139,7 +139,7 @@ def _fit(args: argparse.Namespace) -> int:
     m = Model.from_spec(args.spec)
     data = _bind_columns(m, _read_csv(args.data))
     with _progress(2 if args.out else 1, args) as bar:
-        fit = m.fit(data, method=args.method, engine=args.engine)
+        fit = m.fit(data, method=args.method, engine=args.engine, **_latent_options(args))
         bar.update()
         if args.out:
             out = Path(args.out)
@@ -166,6 +166,11 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latent_options(args: argparse.Namespace) -> dict[str, int]:
+    """``k`` (and a seed for reproducible k-means++ starts) for specs with a latent."""
+    return {} if args.k is None else {"k": args.k, "seed": 0}
+
+
 def _methods(text: str) -> list[str]:
     methods = [x.strip() for x in text.split(",") if x.strip()]
     if not methods:
@@ -189,7 +194,7 @@ def _compare(args: argparse.Namespace) -> int:
     fits = []
     with _progress(len(methods) + 1, args) as bar:
         for method in methods:
-            fits.append(m.fit(data, method=method))
+            fits.append(m.fit(data, method=method, **_latent_options(args)))
             bar.update()
         report = compare(fits, test=test, n_draws=args.draws)
         path = report.to_html(args.report)
@@ -233,6 +238,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="directory for summary.txt, fit.json and fit.nc (ArviZ netCDF)")
     f.add_argument("--draws", type=_positive_int, default=1000,
                    help="posterior draws in fit.nc (default 1000)")
+    f.add_argument("--k", type=_positive_int, default=None,
+                   help="number of values of the latent (mixture specs), e.g. --k 2")
     f.set_defaults(run=_fit)
     c = sub.add_parser("compare", help="fit a spec by several methods and write a comparison "
                        "report")
@@ -244,6 +251,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--report", default="report.html", help="HTML report path")
     c.add_argument("--draws", type=_positive_int, default=400,
                    help="posterior draws per fit (default 400)")
+    c.add_argument("--k", type=_positive_int, default=None,
+                   help="number of values of the latent (mixture specs), e.g. --k 2")
     c.set_defaults(run=_compare)
     e = sub.add_parser("explain", help="show each prior of a spec as a penalty, with the "
                        "equivalent settings of sklearn, glmnet/statsmodels and glum")

@@ -58,8 +58,14 @@ def to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 100
     -------
     xarray.DataTree
         With the groups listed in the module docstring; ``lp_approx`` is absent when the fit
-        has no Gaussian approximation (one point "draw" at the estimate).
+        has no Gaussian approximation (one point "draw" at the estimate). Latent-variable fits
+        are exported by :func:`~probfit.diagnostics.mixture.latent_to_arviz` (marginal
+        log-likelihood per row, plug-in mixture predictive, responsibilities).
     """
+    from probfit.diagnostics.mixture import is_latent, latent_to_arviz
+
+    if is_latent(fit):
+        return latent_to_arviz(fit, data, n_draws=n_draws, seed=seed)
     objective = fit.objective
     bound = objective.data if data is None else fit._bind(data)
     missing = [f.name for f in objective.obs_factors() if f.name not in bound]

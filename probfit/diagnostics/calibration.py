@@ -32,6 +32,8 @@ from scipy.special import logsumexp
 
 from probfit.diagnostics.arviz_export import to_arviz
 from probfit.diagnostics.draws import PosteriorDraws, posterior_draws
+from probfit.diagnostics.mixture import is_latent
+from probfit.diagnostics.mixture_checks import latent_calibration
 from probfit.diagnostics.predictive import obs_terms
 from probfit.diagnostics.scores import binary_scores, pav
 from probfit.errors import DataError
@@ -62,6 +64,9 @@ class Calibration:
         The ArviZ DataTree the numbers and plots come from.
     label
         Name of the fit in reports (its method by default).
+    default_plot
+        The plot :meth:`plot` draws by default when set (``"pit"`` for latent-variable fits,
+        whose pointwise log-likelihood is per row, so LOO-PIT does not apply).
     """
 
     var: str
@@ -71,6 +76,7 @@ class Calibration:
     curve: dict[str, np.ndarray] = field(repr=False)
     tree: xr.DataTree = field(repr=False)
     label: str = ""
+    default_plot: str = ""
 
     def plot(self, which: str | None = None) -> Any:
         """ArviZ's calibration plot for this kind of response, as a matplotlib Figure.
@@ -85,7 +91,7 @@ class Calibration:
 
         default = {"binary": "pava", "categorical": "pava", "continuous": "loo_pit",
                    "count": "rootogram"}[self.kind]
-        which = which or default
+        which = which or self.default_plot or default
         kwargs: dict[str, Any] = {"var_names": [self.var], "backend": "matplotlib"}
         if which == "pava":
             pc = azp.plot_ppc_pava(self.tree, data_type="binary" if self.kind == "binary"
@@ -149,7 +155,11 @@ def calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str | None
     Returns
     -------
     Calibration
+        For a latent-variable fit, that of the plug-in mixture predictive
+        (:func:`~probfit.diagnostics.mixture_checks.latent_calibration`).
     """
+    if is_latent(fit):
+        return latent_calibration(fit, data, var, seed=seed, label=label, n_draws=n_draws)
     bound = fit.objective.data if data is None else fit._bind(data)
     var = _check_var(fit, bound, var)
     pd = draws if draws is not None else posterior_draws(fit, n_draws, seed)

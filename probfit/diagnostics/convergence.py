@@ -137,7 +137,16 @@ def convergence_report(fit: Any, draws: PosteriorDraws | None = None) -> Converg
         A :class:`~probfit.Fit`.
     draws
         Posterior draws with ``lp``/``lp_approx`` for the Pareto k̂ (optional).
+
+    Latent-variable fits are checked on their marginal objective
+    (:func:`~probfit.diagnostics.mixture_checks.latent_convergence`).
     """
+    from probfit.diagnostics.mixture import is_latent
+
+    if is_latent(fit):
+        from probfit.diagnostics.mixture_checks import latent_convergence
+
+        return latent_convergence(fit)
     objective, theta = fit.objective, fit.theta
     notes: list[str] = []
     grad = np.asarray(objective.grad(theta), dtype=float)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg, stats
 
+from probfit.diagnostics.mixture import is_latent
 from probfit.diagnostics.predictive import ObsTerm, obs_terms
 from probfit.dsl.expr import Expr
 from probfit.errors import DataError
@@ -145,7 +146,14 @@ def residuals(fit: Any, data: Mapping[str, Any] | None = None, var: str | None =
     ------
     DataError
         For a categorical response (use :func:`probfit.calibration`) or data without ``var``.
+
+    Latent-variable fits are scored under their plug-in mixture predictive
+    (:func:`~probfit.diagnostics.mixture_checks.latent_residuals`).
     """
+    if is_latent(fit):
+        from probfit.diagnostics.mixture_checks import latent_residuals
+
+        return latent_residuals(fit, data, var, seed)
     bound = fit.objective.data if data is None else fit._bind(data)
     terms = obs_terms(fit, bound)
     names = [t.name for t in terms]
@@ -159,7 +167,7 @@ def residuals(fit: Any, data: Mapping[str, Any] | None = None, var: str | None =
     if term.kind == "categorical":
         raise DataError(f"{term.name!r} is categorical: residuals are not defined per row; "
                         "use pf.calibration(fit, data) for its reliability")
-    mean = term.mean
+    mean = np.broadcast_to(term.mean, term.y.shape)  # intercept-only models: one mean
     resp = term.y - mean
     pearson = resp / np.sqrt(np.clip(term.variance, 1e-300, None))
     dev = unit_deviance(type(term.dist).__name__, term.y, mean, term.vals)

@@ -202,6 +202,28 @@ class LatentFit(Fit):
                             "rows; use sample(n) for other sizes")
         return self.sample(rng=rng)[self._factor(var).name]
 
+    # ------------------------------------------------------------------ diagnostics
+    def posterior_draws(self, n_draws: int, rng: np.random.Generator):
+        """The point "draw" at the estimate (no covariance: see :attr:`se_note`).
+
+        ``n_draws`` and ``rng`` are accepted for the hook's signature; the log target is the
+        marginal one (see :mod:`probfit.diagnostics.mixture`).
+        """
+        from probfit.diagnostics.mixture import latent_posterior_draws
+
+        return latent_posterior_draws(self)
+
+    def to_arviz(self, data: Mapping[str, Any] | None = None, n_draws: int = 1000,
+                 seed: int | None = 0, responsibilities: bool = True):
+        """The fit as an ArviZ DataTree: marginal log-likelihood per row, plug-in mixture
+        predictive draws and (with ``responsibilities``) a ``responsibilities`` group with
+        dims ``(row dim, category dim)``; see :func:`probfit.diagnostics.mixture.latent_to_arviz`.
+        """
+        from probfit.diagnostics.mixture import latent_to_arviz
+
+        return latent_to_arviz(self, data, n_draws=n_draws, seed=seed,
+                               responsibilities=responsibilities)
+
     # ------------------------------------------------------------------ summary
     def summary(self, level: float = 0.95) -> Summary:
         """The coefficient table plus EM's report (weights, sizes, regularization)."""

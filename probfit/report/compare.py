@@ -35,9 +35,11 @@ from probfit.diagnostics.arviz_export import to_arviz
 from probfit.diagnostics.calibration import Calibration, calibration
 from probfit.diagnostics.convergence import ConvergenceReport, convergence_report
 from probfit.diagnostics.draws import PosteriorDraws, posterior_draws
+from probfit.diagnostics.mixture import is_latent, observed_names
+from probfit.diagnostics.mixture_checks import latent_notes, latent_param_rows
 from probfit.diagnostics.residuals import Residuals, residuals
 from probfit.errors import DataError, ProbfitError
-from probfit.report import figures
+from probfit.report import figures, mixture_figures
 
 __all__ = ["Comparison", "compare"]
 
@@ -109,8 +111,10 @@ class Comparison:
         """Name -> matplotlib Figure for every figure of the report."""
         figs = {"forest": figures.forest_figure(self.rows, self.labels),
                 "calibration": figures.calibration_figure([e.calibration for e in self.entries])}
+        if any(is_latent(e.fit) for e in self.entries):
+            figs.update(mixture_figures.figures_of(self))
         for e in self.entries:
-            if e.residuals is not None:
+            if e.residuals is not None and not is_latent(e.fit):
                 figs[f"residuals_{e.label}"] = figures.residual_figure(
                     e.residuals, label=f"residuals of {e.label} on the {self.scored_on}")
         figs["traces"] = figures.trace_figure([e.fit for e in self.entries], self.labels)
@@ -154,6 +158,10 @@ class Comparison:
         body.append(["LOO p_eff", *[_num(None if e.loo is None else e.loo["p"])
                                     for e in self.entries]])
         body.append(["log-likelihood (train)", *[_num(e.fit.loglik) for e in self.entries]])
+        if any(is_latent(e.fit) for e in self.entries):
+            body.append(["components k", *[str(getattr(e.fit, "k", "-")) for e in self.entries]])
+            body.append(["free parameters", *[str(e.fit.n_params) for e in self.entries]])
+            body.append(["BIC (train)", *[_num(e.fit.bic) for e in self.entries]])
         return head, body
 
     def _uncertainty_table(self) -> tuple[list[str], list[list[str]]]:
@@ -238,6 +246,8 @@ _CAPTIONS = {
     "residuals": "Randomized quantile residuals and influence.",
     "traces": "Optimizer traces.",
     "path": "Regularization path.",
+    "components": "The data with each mixture fit's components.",
+    "mixresiduals": "Quantile residuals under the plug-in mixture predictive.",
 }
 
 _HEAD = """<!DOCTYPE html>
@@ -372,7 +382,8 @@ def compare(fits: Sequence[Any], test: Mapping[str, Any] | None = None,
     fits = list(fits)
     if not fits:
         raise DataError("compare needs at least one fit")
-    obs = [tuple(f.name for f in fit.objective.obs_factors()) for fit in fits]
+    obs = [tuple(observed_names(fit) if is_latent(fit) else
+                 [f.name for f in fit.objective.obs_factors()]) for fit in fits]
     if len(set(obs)) > 1:
         raise DataError(f"fits observe different variables: {obs}; compare fits of one model")
     labels = _labels(fits, labels)
@@ -388,7 +399,13 @@ def compare(fits: Sequence[Any], test: Mapping[str, Any] | None = None,
         entries.append(FitEntry(lab, fit, draws, cal, convergence_report(fit, draws), res, loo,
                                 loo_note))
     scored_on = "held-out test data" if test is not None else "training data"
-    return Comparison(entries, _param_rows(entries), scored_on, _notes(entries, scored_on),
+    notes = _notes(entries, scored_on)
+    if any(is_latent(e.fit) for e in entries):
+        rows, relabelled = latent_param_rows(entries)
+        notes += latent_notes(entries) + relabelled
+    else:
+        rows = _param_rows(entries)
+    return Comparison(entries, rows, scored_on, notes,
                       title or f"Comparison of fits of model {fits[0].model.name!r}")
 
 

@@ -174,7 +174,11 @@ def trace_figure(fits: Sequence[Any], labels: Sequence[str]) -> Figure:
     ax2.set_xlabel("iteration")
     ax2.set_ylabel("gradient norm")
     ax2.set_title("gradient norm")
-    ax2.legend(fontsize=8, frameon=False)
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(fontsize=8, frameon=False)
+    else:
+        ax2.text(0.5, 0.5, "no gradient norm recorded\n(e.g. EM records its objective)",
+                 ha="center", va="center", transform=ax2.transAxes, color="0.4")
     fig.tight_layout()
     return fig
 
