@@ -132,16 +132,16 @@ def test_html_report_is_self_contained_with_every_figure(report, tmp_path):
         img.save(out / f"{name}.png")
 
 
-def test_regularization_path_figure_when_a_fit_has_one(fits):
+def test_regularization_path_figure_from_pf_path(fits, tmp_path):
     mle, map_, held = fits
-    map_.regularization_path = {"lambda": np.logspace(-2, 1, 5),
-                                "coef": np.linspace(1, 0, 15).reshape(5, 3),
-                                "names": ["a", "b", "c"]}
-    try:
-        figs = pf.compare([mle, map_], test=held, n_draws=30).figures()
-        assert "path_MAP" in figs
-    finally:
-        del map_.regularization_path
+    path = pf.path(map_.model, map_.objective.data, "w", n=8)
+    rep = pf.compare([mle, map_], test=held, n_draws=30, paths={"ridge path": path})
+    figs = rep.figures()
+    assert "path_ridge path" in figs
+    html = rep.to_html(tmp_path / "p.html").read_text()
+    assert html.count("data:image/png") == len(figs)
+    with pytest.raises(DataError, match=r"must be a result of pf\.path"):
+        pf.compare([mle, map_], paths={"bad": {"lambda": [1.0]}})
 
 
 def test_compare_errors(fits, tmp_path):

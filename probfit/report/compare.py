@@ -11,8 +11,7 @@ The report holds
   the Laplace or variational log-densities as the proposal), and a convergence report;
 * notes on which numbers are not comparable across methods;
 * figures: forest plot by method, overlaid calibration curves, residual panels, objective
-  traces, and the regularization path of fits that carry one (``fit.regularization_path``, a
-  dict with ``lambda``, ``coef`` and optional ``names``).
+  traces, and the regularization paths passed as ``paths=`` (results of :func:`probfit.path`).
 
 ``to_html(path)`` writes one self-contained HTML file (figures embedded as base64 PNG);
 ``to_markdown()`` returns the tables as Markdown.
@@ -90,6 +89,7 @@ class Comparison:
     scored_on: str
     notes: list[str] = field(default_factory=list)
     title: str = ""
+    paths: dict[str, Any] = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -118,10 +118,9 @@ class Comparison:
                 figs[f"residuals_{e.label}"] = figures.residual_figure(
                     e.residuals, label=f"residuals of {e.label} on the {self.scored_on}")
         figs["traces"] = figures.trace_figure([e.fit for e in self.entries], self.labels)
-        for e in self.entries:
-            path = getattr(e.fit, "regularization_path", None)
-            if path is not None:
-                figs[f"path_{e.label}"] = figures.path_figure(path, e.label)
+        for label, path in self.paths.items():
+            figs[f"path_{label}"] = figures.path_figure(
+                {"lambda": path.lam, "coef": path.coef, "names": path.labels}, label)
         return figs
 
     # ------------------------------------------------------------------ tables
@@ -357,7 +356,7 @@ def _notes(entries: list[FitEntry], scored_on: str) -> list[str]:
 
 def compare(fits: Sequence[Any], test: Mapping[str, Any] | None = None,
             labels: Sequence[str] | None = None, n_draws: int = 400, seed: int = 0,
-            title: str = "") -> Comparison:
+            title: str = "", paths: Mapping[str, Any] | None = None) -> Comparison:
     """Compare fits of one model.
 
     Parameters
@@ -373,6 +372,8 @@ def compare(fits: Sequence[Any], test: Mapping[str, Any] | None = None,
         Posterior draws per fit for predictive scores and LOO.
     title
         Title of the report.
+    paths
+        Regularization paths to draw, by caption (results of :func:`probfit.path`).
 
     Raises
     ------
@@ -405,8 +406,13 @@ def compare(fits: Sequence[Any], test: Mapping[str, Any] | None = None,
         notes += latent_notes(entries) + relabelled
     else:
         rows = _param_rows(entries)
+    paths = dict(paths or {})
+    for label, path in paths.items():
+        if not hasattr(path, "lam") or not hasattr(path, "coef"):
+            raise DataError(f"paths[{label!r}] must be a result of pf.path, got "
+                            f"{type(path).__name__}")
     return Comparison(entries, rows, scored_on, notes,
-                      title or f"Comparison of fits of model {fits[0].model.name!r}")
+                      title or f"Comparison of fits of model {fits[0].model.name!r}", paths)
 
 
 def _labels(fits: list[Any], labels: Sequence[str] | None) -> list[str]:
