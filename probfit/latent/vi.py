@@ -21,13 +21,15 @@ from typing import Any
 import numpy as np
 
 from probfit.engines.advi import advi
+from probfit.engines.cavi_mixture import cavi_mixture
 from probfit.engines.em import kmeans_start
 from probfit.errors import DataError, EngineError
+from probfit.latent.conjugacy import recognise_mixture
 from probfit.latent.marginal import MarginalObjective
 from probfit.latent.problem import LatentProblem
 from probfit.results.vi import VIFit
 
-__all__ = ["LatentVIFit", "MarginalVIObjective", "fit_latent_vi"]
+__all__ = ["LatentVIFit", "MarginalVIObjective", "fit_latent_cavi", "fit_latent_vi"]
 
 #: Draws from q averaged for the posterior membership probabilities.
 N_MEMBERSHIP_DRAWS = 200
@@ -98,15 +100,17 @@ class LatentVIFit(VIFit):
     problem
         The enumerated latent problem.
     responsibilities
-        ``(n, k)`` posterior membership probabilities ``E_q[p(z_n = j | x_n, θ)]``, averaged
-        over seeded draws of ``θ`` from ``q``.
+        ``(n, k)`` posterior membership probabilities: ``q(z)`` for CAVI; for ADVI
+        ``E_q[p(z_n = j | x_n, θ)]``, averaged over seeded draws of ``θ`` from ``q``.
     """
 
     def __init__(self, problem: LatentProblem, objective: MarginalVIObjective, result: Any,
-                 coords: Mapping[str, Any] | None = None, seed: int | None = 0) -> None:
+                 coords: Mapping[str, Any] | None = None, seed: int | None = 0,
+                 responsibilities: np.ndarray | None = None) -> None:
         super().__init__(objective, result, coords=coords, seed=seed)  # type: ignore[arg-type]
         self.problem = problem
-        self.responsibilities = self.predict_proba()
+        self.responsibilities = (self.predict_proba() if responsibilities is None
+                                 else responsibilities)
 
     @property
     def latent(self) -> str:
@@ -199,3 +203,40 @@ def fit_latent_vi(problem: LatentProblem, theta0: np.ndarray | None = None, *,
     except TypeError as err:
         raise EngineError(f"engine 'advi' got an unknown option: {err}") from None
     return LatentVIFit(problem, target, result, coords=coords, seed=seed)
+
+
+def fit_latent_cavi(problem: LatentProblem, *, coords: Mapping[str, Any] | None = None,
+                    seed: int | None = 0, **options: Any) -> LatentVIFit:
+    """Fit the Bayesian Gaussian mixture by CAVI (closed-form mean-field updates).
+
+    Parameters
+    ----------
+    problem
+        A ``method="vi"`` latent problem that
+        :func:`~probfit.latent.conjugacy.recognise_mixture` accepts.
+    coords
+        Labels of dims, as for every fit.
+    seed
+        Seed of the k-means++ start and of the fit's draws from ``q``.
+    **options
+        Passed to :func:`~probfit.engines.cavi_mixture.cavi_mixture` (``max_iter``, ``tol``).
+
+    Returns
+    -------
+    LatentVIFit
+        ``elbo`` is the exact ELBO of ``q(z) q(π) q(μ) q(τ)``; ``responsibilities`` is ``q(z)``.
+
+    Raises
+    ------
+    EngineError
+        If the model is not the conjugate mixture (naming the node and its prior), or for an
+        unknown option.
+    """
+    plan = recognise_mixture(problem)
+    target = MarginalVIObjective(problem)
+    try:
+        result, state = cavi_mixture(plan, target.layout, seed=seed, **options)
+    except TypeError as err:
+        raise EngineError(f"engine 'cavi' got an unknown option: {err}") from None
+    return LatentVIFit(problem, target, result, coords=coords, seed=seed,
+                       responsibilities=state.resp)
