@@ -27,7 +27,7 @@ from probfit.errors import DataError, EngineError
 from probfit.latent.conjugacy import recognise_mixture
 from probfit.latent.marginal import MarginalObjective
 from probfit.latent.problem import LatentProblem
-from probfit.results.vi import VIFit
+from probfit.results.vi import N_DRAWS, VIFit
 
 __all__ = ["LatentVIFit", "MarginalVIObjective", "fit_latent_cavi", "fit_latent_vi"]
 
@@ -105,9 +105,10 @@ class LatentVIFit(VIFit):
     """
 
     def __init__(self, problem: LatentProblem, objective: MarginalVIObjective, result: Any,
-                 coords: Mapping[str, Any] | None = None, seed: int | None = 0,
-                 responsibilities: np.ndarray | None = None) -> None:
-        super().__init__(objective, result, coords=coords, seed=seed)  # type: ignore[arg-type]
+                 coords: Mapping[str, Any] | None = None, n_draws: int = N_DRAWS,
+                 seed: int | None = 0, responsibilities: np.ndarray | None = None) -> None:
+        super().__init__(objective, result, coords=coords,  # type: ignore[arg-type]
+                         n_draws=n_draws, seed=seed)
         self.problem = problem
         self.responsibilities = (self.predict_proba() if responsibilities is None
                                  else responsibilities)
@@ -137,11 +138,11 @@ class LatentVIFit(VIFit):
             New rows (the fitted rows if ``None``).
         n_draws
             Draws of ``θ`` from ``q`` to average over (the first ``n_draws`` of the fit's
-            seeded draws).
+            seeded draws; at most all of them).
         """
-        if not isinstance(n_draws, (int, np.integer)) or not 1 <= n_draws <= len(self._u):
-            raise EngineError(f"n_draws must be an integer in [1, {len(self._u)}], "
-                              f"got {n_draws!r}")
+        if not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+            raise EngineError(f"n_draws must be a positive integer, got {n_draws!r}")
+        n_draws = min(int(n_draws), len(self._u))
         bound = None
         if data is not None:
             missing = [o.handle.name for o in self.model.observations
@@ -166,7 +167,7 @@ class LatentVIFit(VIFit):
 
 def fit_latent_vi(problem: LatentProblem, theta0: np.ndarray | None = None, *,
                   coords: Mapping[str, Any] | None = None, seed: int | None = 0,
-                  **options: Any) -> LatentVIFit:
+                  n_draws: int = N_DRAWS, **options: Any) -> LatentVIFit:
     """Fit a Gaussian ``q`` to the posterior of a latent model's parameters by ADVI.
 
     Parameters
@@ -179,6 +180,8 @@ def fit_latent_vi(problem: LatentProblem, theta0: np.ndarray | None = None, *,
         Labels of dims, as for every fit.
     seed
         Seed of the k-means++ start and of ADVI's draws.
+    n_draws
+        Draws from ``q`` kept by the fit (ELBO estimate, Pareto k̂, intervals, memberships).
     **options
         Passed to :func:`~probfit.engines.advi.advi` (``family``, ``lr``, ``max_iter`` ...);
         ``batch_size`` is refused.
@@ -202,11 +205,12 @@ def fit_latent_vi(problem: LatentProblem, theta0: np.ndarray | None = None, *,
         result = advi(target, start, seed=seed, **options)  # type: ignore[arg-type]
     except TypeError as err:
         raise EngineError(f"engine 'advi' got an unknown option: {err}") from None
-    return LatentVIFit(problem, target, result, coords=coords, seed=seed)
+    return LatentVIFit(problem, target, result, coords=coords, n_draws=n_draws, seed=seed)
 
 
 def fit_latent_cavi(problem: LatentProblem, *, coords: Mapping[str, Any] | None = None,
-                    seed: int | None = 0, **options: Any) -> LatentVIFit:
+                    seed: int | None = 0, n_draws: int = N_DRAWS,
+                    **options: Any) -> LatentVIFit:
     """Fit the Bayesian Gaussian mixture by CAVI (closed-form mean-field updates).
 
     Parameters
@@ -218,6 +222,9 @@ def fit_latent_cavi(problem: LatentProblem, *, coords: Mapping[str, Any] | None 
         Labels of dims, as for every fit.
     seed
         Seed of the k-means++ start and of the fit's draws from ``q``.
+    n_draws
+        Draws from ``q`` kept by the fit (Monte Carlo ELBO of the marginal, Pareto k̂,
+        intervals).
     **options
         Passed to :func:`~probfit.engines.cavi_mixture.cavi_mixture` (``max_iter``, ``tol``).
 
@@ -238,5 +245,5 @@ def fit_latent_cavi(problem: LatentProblem, *, coords: Mapping[str, Any] | None 
         result, state = cavi_mixture(plan, target.layout, seed=seed, **options)
     except TypeError as err:
         raise EngineError(f"engine 'cavi' got an unknown option: {err}") from None
-    return LatentVIFit(problem, target, result, coords=coords, seed=seed,
+    return LatentVIFit(problem, target, result, coords=coords, n_draws=n_draws, seed=seed,
                        responsibilities=state.resp)
