@@ -108,7 +108,9 @@ def recognise_mixture(problem: LatentProblem) -> MixturePlan:
     xname = obs.handle.name
     if not isinstance(obs.dist, Normal):
         raise EngineError(f"CAVI for a Gaussian mixture needs {xname!r} ~ Normal(mu[{latent}], "
-                          f"tau[{latent}] ** -0.5), got {obs.dist!r}{_ADVICE}")
+                          f"tau[{latent}] ** -0.5) (diagonal components; full covariances "
+                          f"with a Wishart prior are not supported), got {obs.dist!r}"
+                          f"{_ADVICE}")
     loc, scale = obs.dist.args["loc"], obs.dist.args["scale"]
     means = problem.indexed_param(loc)
     if means is None:
