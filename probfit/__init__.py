@@ -48,7 +48,7 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
-from probfit.latent import LatentFit, Mixture, align_components, match_components
+from probfit.latent import LatentFit, LatentVIFit, Mixture, align_components, match_components
 from probfit.results import Fit, Summary, VIFit
 from probfit.simulate import simulate
 from probfit.spec import ModelSpec, load_spec
@@ -67,6 +67,7 @@ __all__ = [
 ]
 __all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
             "match_components"]
+__all__ += ["LatentVIFit"]
 __all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",
             "compare", "convergence_report", "residuals", "simulate"]
 
