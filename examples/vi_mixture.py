@@ -22,7 +22,7 @@ z = m.latent("z", pf.Categorical(probs=pi), dims=("n",))
 m.observe(xd, pf.Normal(mu[z], tau[z] ** -0.5))
 
 cavi = m.fit({"x": x}, method="vi", engine="cavi", k=2, n_draws=200)
-advi = m.fit({"x": x}, method="vi", engine="advi", k=2, n_draws=200)
+advi = m.fit({"x": x}, method="vi", engine="advi", k=2, window=50, n_draws=200)
 for fit in (cavi, advi):
     perm = pf.match_components(fit.params["mu"], truth_mu)
     print(f"{fit.engine}: ELBO {fit.elbo:.3f}, Pareto k {fit.pareto_k:.2f}")
