@@ -50,10 +50,10 @@ MVN_MEANS = np.array([[-4.0, 0.0], [4.0, 3.0]])
 MVN_COVS = np.array([[[1.0, 0.5], [0.5, 1.0]], [[0.5, -0.2], [-0.2, 0.8]]])
 
 
-def mvn_data(seed: int = 2) -> np.ndarray:
+def mvn_data(seed: int = 2, n0: int = 120, n1: int = 80) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.vstack([rng.multivariate_normal(MVN_MEANS[0], MVN_COVS[0], 120),
-                      rng.multivariate_normal(MVN_MEANS[1], MVN_COVS[1], 80)])
+    return np.vstack([rng.multivariate_normal(MVN_MEANS[0], MVN_COVS[0], n0),
+                      rng.multivariate_normal(MVN_MEANS[1], MVN_COVS[1], n1)])
 
 
 # ---------------------------------------------------------------------------- marginal log joint
@@ -115,7 +115,7 @@ def test_advi_recovers_a_well_separated_1d_mixture(advi_1d):
 
 def test_advi_recovers_a_2d_mixture_with_spd_covariances():
     fit = mvn_mixture().fit({"x": mvn_data()}, method="vi", k=2, family="fullrank",
-                            n_draws=200)
+                            window=50, n_draws=100)
     perm = pf.match_components(fit.params["mu"], MVN_MEANS)
     assert np.allclose(fit.params["mu"][perm], MVN_MEANS, atol=0.3)
     assert np.allclose(fit.params["cov"][perm], MVN_COVS, atol=0.35)
@@ -161,6 +161,8 @@ def test_advi_latent_predict_proba_on_new_rows(advi_1d):
         fit.predict_proba({"y": np.zeros(2)})
     with pytest.raises(EngineError, match="n_draws"):
         fit.predict_proba(n_draws=0)
+    with pytest.raises(EngineError, match="latent 'z'"):
+        fit.to_arviz()
 
 
 def test_latent_vi_refusals():

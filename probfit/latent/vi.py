@@ -128,6 +128,19 @@ class LatentVIFit(VIFit):
         """Mixtures have no GLM deviance."""
         return None
 
+    def to_arviz(self, data: Mapping[str, Any] | None = None, n_draws: int = N_DRAWS,
+                 seed: int | None = 0) -> Any:
+        """Not available: the ArviZ export's pointwise log-likelihood is not marginalized.
+
+        Raises
+        ------
+        EngineError
+            Always; use :meth:`sample` for draws of the parameters from ``q``.
+        """
+        raise EngineError(f"to_arviz is not available for a fit with the latent "
+                          f"{self.latent!r} (its pointwise log-likelihood would need the "
+                          "latent summed out); use fit.sample(n) for draws from q")
+
     def predict_proba(self, data: Mapping[str, Any] | None = None,
                       n_draws: int = N_MEMBERSHIP_DRAWS) -> np.ndarray:
         """Posterior membership probabilities ``E_q[p(z_n = j | x_n, θ)]``, shape ``(n, k)``.
