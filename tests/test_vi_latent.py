@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import central_diff, rel_err
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 import probfit as pf
+from probfit.engines.cavi_mixture import cavi_mixture
 from probfit.errors import ConvergenceError, DataError, EngineError
 from probfit.latent.conjugacy import recognise_mixture
 from probfit.latent.problem import LatentProblem
@@ -103,7 +106,8 @@ def test_advi_recovers_a_well_separated_1d_mixture(advi_1d):
     fit = advi_1d
     assert isinstance(fit, LatentVIFit) and fit.engine == "advi" and fit.converged
     perm = pf.match_components(fit.params["mu"], np.array([-3.0, 3.0]))
-    # the truth (pi 0.6/0.4, mu -3/3, tau 1/4) within 4 posterior sds
+    # the truth (pi 0.6/0.4, mu -3/3, tau 1/4) within 4 posterior sds (at most 2.1 sds over
+    # ADVI seeds 0-3)
     for name, truth in (("pi", [0.6, 0.4]), ("mu", [-3.0, 3.0]), ("tau", [1.0, 4.0])):
         est, sd = fit.params[name][perm], fit.se[name][perm]
         assert np.all(np.abs(est - truth) <= 4.0 * sd), (name, est, sd)
@@ -243,7 +247,32 @@ def test_cavi_and_advi_agree_on_the_1d_mixture(advi_1d):
     for name in ("pi", "mu", "tau"):
         assert np.allclose(c.params[name][pc], v.params[name][pv],
                            atol=0.5 * c.se[name][pc].max()), name
-        assert np.allclose(c.se[name][pc], v.se[name][pv], rtol=0.3), name
+        # posterior sds: ADVI's Gaussian on log tau / the simplex vs CAVI's Gamma / Dirichlet;
+        # the relative difference was at most 0.27 over ADVI seeds 0-3
+        assert np.allclose(c.se[name][pc], v.se[name][pv], rtol=0.4), name
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), alpha0=st.floats(0.3, 5.0), a0=st.floats(0.5, 5.0),
+       b0=st.floats(0.1, 5.0), k=st.integers(2, 4))
+def test_cavi_mixture_elbo_never_decreases(seed, alpha0, a0, b0, k):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(rng.normal(0.0, 3.0, size=k)[rng.integers(0, k, 40)], 1.0)
+    m = pf.Model("prop")
+    xd = m.data("x", dims=("n",))
+    pi = m.param("pi", dims=("k",), prior=pf.Dirichlet(alpha0))
+    mu = m.param("mu", dims=("k",), prior=pf.Normal(0.0, 5.0))
+    tau = m.param("tau", dims=("k",), prior=pf.Gamma(a0, b0))
+    z = m.latent("z", pf.Categorical(probs=pi), dims=("n",))
+    m.observe(xd, pf.Normal(mu[z], tau[z] ** -0.5))
+    problem = LatentProblem(m, {"x": x}, "vi", k=k)
+    result, state = cavi_mixture(recognise_mixture(problem), problem.objective.layout,
+                                 seed=seed, max_iter=200)
+    trace = result.history["elbo"]
+    assert np.all(np.isfinite(trace))
+    assert np.all(np.diff(trace) >= -1e-10 * np.abs(trace[1:]))
+    assert np.allclose(state.resp.sum(axis=1), 1.0)
+    assert state.alpha.sum() == pytest.approx(k * alpha0 + x.size)
 
 
 def test_cavi_diagonal_2d_mixture_recovers_the_components():
