@@ -12,7 +12,13 @@ categorical labels ``z_n`` and ``x_nd ~ N(μ_{z_n d}, 1/τ_{z_n d})``. The mean-
 * ``q(z_n) = Cat(r_n)``, ``log r_nk = E[log π_k] + Σ_d (½ E[log τ_kd] − ½ log 2π
   − ½ E[τ_kd]((x_nd − m_kd)² + 1/λ_kd)) + const``, normalised by log-sum-exp;
 
-with ``E[log π_k] = ψ(α_k) − ψ(Σα)``, ``E[τ] = a/b``, ``E[log τ] = ψ(a) − log b``. Each
+with ``E[log π_k] = ψ(α_k) − ψ(Σα)``, ``E[τ] = a/b``, ``E[log τ] = ψ(a) − log b``.
+
+With Bishop's Normal–Gamma coupling ``μ_kd | τ_kd ~ N(m₀, 1/(β₀ τ_kd))`` the factor
+``q(μ_kd, τ_kd) = N(μ | m, 1/(β τ)) Gamma(τ | a, b)`` is joint (PRML eqs. 10.58–10.63 with
+the Wishart reduced to a Gamma per coordinate): ``β = β₀ + N_k``, ``m = (β₀ m₀ + Σ_n r_nk
+x_nd)/β``, ``a = a₀ + N_k/2``, ``b = b₀ + ½(Σ_n r_nk (x_nd − x̄_kd)² + β₀ N_k (x̄_kd − m₀)²/β)``
+and ``E[τ (x − μ)²] = 1/β + E[τ](x − m)²``. Each
 update maximises the ELBO in one factor, so the exact ELBO (computed after every sweep) never
 decreases; a decrease beyond ``1e-10`` relative raises
 :class:`~probfit.errors.ConvergenceError`. The labels start from a k-means++ partition.
@@ -27,6 +33,7 @@ from probfit.engines.advi import VIResult
 from probfit.engines.base import History
 from probfit.engines.cavi import MONOTONE_RTOL
 from probfit.engines.qfamilies import DirichletFactor, FactorQ, GammaFactor, GaussianBlock
+from probfit.engines.qnormalgamma import NormalGammaQ
 from probfit.errors import ConvergenceError, EngineError
 from probfit.latent.conjugacy import MixturePlan
 from probfit.latent.kmeans import kmeans
@@ -53,7 +60,8 @@ class MixtureCAVI:
     alpha
         Dirichlet parameters of ``q(π)``.
     m, lam
-        Means and precisions of ``q(μ)``, shape ``(k, d)``.
+        Means and precisions of ``q(μ)``, shape ``(k, d)``; with the Normal–Gamma coupling
+        ``lam`` holds ``β`` and ``q(μ | τ) = N(m, 1/(β τ))``.
     a, b
         Shapes and rates of ``q(τ)``, shape ``(k, d)``.
     """
@@ -70,15 +78,22 @@ class MixtureCAVI:
         return special.digamma(self.alpha) - special.digamma(self.alpha.sum())
 
     def _e_sq(self) -> np.ndarray:
-        """``E[(x_nd − μ_kd)²]`` as ``(n, k, d)``."""
+        """``E[(x_nd − μ_kd)²]`` as ``(n, k, d)`` (independent ``q(μ)``)."""
         x = self.plan.x
         return (x[:, None, :] - self.m[None]) ** 2 + 1.0 / self.lam[None]
 
+    def _e_tau_sq(self) -> np.ndarray:
+        """``E[τ_kd (x_nd − μ_kd)²]`` as ``(n, k, d)``."""
+        e_tau = self.a / self.b
+        if self.plan.beta0 is None:
+            return e_tau[None] * self._e_sq()
+        x = self.plan.x
+        return 1.0 / self.lam[None] + e_tau[None] * (x[:, None, :] - self.m[None]) ** 2
+
     def _row_terms(self) -> np.ndarray:
         """``E[log p(x_n | z_n = k, μ, τ)]`` as ``(n, k)``."""
-        e_tau = self.a / self.b
         e_log_tau = special.digamma(self.a) - np.log(self.b)
-        per = 0.5 * e_log_tau[None] - 0.5 * _LOG_2PI - 0.5 * e_tau[None] * self._e_sq()
+        per = 0.5 * e_log_tau[None] - 0.5 * _LOG_2PI - 0.5 * self._e_tau_sq()
         return per.sum(axis=2)
 
     # ------------------------------------------------------------------ updates
@@ -87,14 +102,32 @@ class MixtureCAVI:
         p, r, x = self.plan, self.resp, self.plan.x
         nk = r.sum(axis=0)
         self.alpha = p.alpha0 + nk
-        e_tau = self.a / self.b
         s1 = r.T @ x
+        if p.beta0 is not None:
+            self._update_normal_gamma(nk, s1)
+        else:
+            self._update_independent(nk, s1)
+        log_rho = self._e_log_pi()[None] + self._row_terms()
+        self.resp = np.exp(log_rho - special.logsumexp(log_rho, axis=1, keepdims=True))
+
+    def _update_normal_gamma(self, nk: np.ndarray, s1: np.ndarray) -> None:
+        p, r, x = self.plan, self.resp, self.plan.x
+        self.lam = p.beta0 + np.broadcast_to(nk[:, None], self.m.shape)
+        self.m = (p.beta0 * p.m0 + s1) / self.lam
+        safe = np.where(nk > 0.0, nk, 1.0)[:, None]
+        xbar = np.where(nk[:, None] > 0.0, s1 / safe, p.m0)
+        scatter = np.einsum("nk,nkd->kd", r, (x[:, None, :] - xbar[None]) ** 2)
+        self.a = p.a0 + 0.5 * nk[:, None]
+        self.b = p.b0 + 0.5 * (scatter + p.beta0 * nk[:, None] * (xbar - p.m0) ** 2
+                               / self.lam)
+
+    def _update_independent(self, nk: np.ndarray, s1: np.ndarray) -> None:
+        p, r = self.plan, self.resp
+        e_tau = self.a / self.b
         self.lam = p.lam0 + e_tau * nk[:, None]
         self.m = (p.lam0 * p.m0 + e_tau * s1) / self.lam
         self.a = p.a0 + 0.5 * nk[:, None]
         self.b = p.b0 + 0.5 * np.einsum("nk,nkd->kd", r, self._e_sq())
-        log_rho = self._e_log_pi()[None] + self._row_terms()
-        self.resp = np.exp(log_rho - special.logsumexp(log_rho, axis=1, keepdims=True))
 
     def elbo(self) -> float:
         """The exact ELBO ``E_q[log p(x, z, π, μ, τ)] − E_q[log q]``."""
@@ -109,9 +142,15 @@ class MixtureCAVI:
                          + np.sum((p.alpha0 - 1.0) * e_log_pi))
         pi_entropy = -float(special.gammaln(self.alpha.sum()) - special.gammaln(self.alpha).sum()
                             + np.sum((self.alpha - 1.0) * e_log_pi))
-        mu_prior = float(np.sum(0.5 * np.log(p.lam0) - 0.5 * _LOG_2PI
-                                - 0.5 * p.lam0 * ((self.m - p.m0) ** 2 + 1.0 / self.lam)))
-        mu_entropy = float(np.sum(0.5 * (1.0 + _LOG_2PI - np.log(self.lam))))
+        if p.beta0 is None:
+            mu_prior = float(np.sum(0.5 * np.log(p.lam0) - 0.5 * _LOG_2PI
+                                    - 0.5 * p.lam0 * ((self.m - p.m0) ** 2 + 1.0 / self.lam)))
+            mu_entropy = float(np.sum(0.5 * (1.0 + _LOG_2PI - np.log(self.lam))))
+        else:  # E[log N(μ | m₀, 1/(β₀τ))] and −E[log N(μ | m, 1/(βτ))] under q(μ, τ)
+            mu_prior = float(np.sum(0.5 * (np.log(p.beta0) + e_log_tau - _LOG_2PI)
+                                    - 0.5 * p.beta0 * (1.0 / self.lam
+                                                       + e_tau * (self.m - p.m0) ** 2)))
+            mu_entropy = float(np.sum(0.5 * (1.0 + _LOG_2PI - np.log(self.lam) - e_log_tau)))
         tau_prior = float(np.sum(p.a0 * np.log(p.b0) - special.gammaln(p.a0)
                                  + (p.a0 - 1.0) * e_log_tau - p.b0 * e_tau))
         tau_entropy = float(np.sum(special.gammaln(self.a) - (self.a - 1.0)
@@ -122,6 +161,11 @@ class MixtureCAVI:
     def q(self, layout) -> FactorQ:
         """The factors over the parameters (``q(z)`` is :attr:`resp`)."""
         p = self.plan
+        if p.beta0 is not None:
+            return NormalGammaQ(layout, p.means, p.precisions, self.m.reshape(p.shape),
+                                self.lam.reshape(p.shape), self.a.reshape(p.shape),
+                                self.b.reshape(p.shape),
+                                DirichletFactor(p.weights, self.alpha.copy()))
         block = GaussianBlock((p.means,), self.m.reshape(-1), np.diag(1.0 / self.lam.reshape(-1)))
         return FactorQ(layout, block, [
             GammaFactor(p.precisions, self.a.reshape(p.shape), self.b.reshape(p.shape)),

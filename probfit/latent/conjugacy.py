@@ -10,7 +10,9 @@ coordinate, i.e. a diagonal-covariance mixture; ``d = 1`` for 1-d data)::
     x   ~ Normal(mu[z], tau[z] ** -0.5)          # data, dims (n,) or (n, d)
 
 with numeric prior arguments (scalars or arrays broadcasting to the parameter's shape);
-``1 / tau[z] ** 0.5`` is accepted for the scale too. Anything else raises
+``1 / tau[z] ** 0.5`` is accepted for the scale too. The mean prior may instead be Bishop's
+conjugate Normal–Gamma coupling (PRML §10.2) ``mu ~ Normal(m0, (beta0 * tau) ** -0.5)``
+(``beta0`` a positive number; ``tau ** -0.5`` means ``beta0 = 1``). Anything else raises
 :class:`~probfit.errors.EngineError` naming the node and the prior that break conjugacy and
 suggesting ``engine="advi"``.
 """
@@ -23,7 +25,7 @@ import numpy as np
 
 from probfit.compile.conjugacy import _precision
 from probfit.distributions import Categorical, Dirichlet, Gamma, Normal
-from probfit.dsl.expr import Expr, Param
+from probfit.dsl.expr import Const, Expr, Mul, Param
 from probfit.errors import EngineError
 from probfit.latent.problem import LatentProblem
 
@@ -50,6 +52,9 @@ class MixturePlan:
         Gamma prior shape and rate of the precisions, shape ``(k, d)``.
     shape
         The declared shape of ``mu`` and ``tau`` (``(k,)`` or ``(k, d)``).
+    beta0
+        ``None`` for independent priors; for the Normal–Gamma coupling
+        ``mu ~ Normal(m0, (beta0 tau) ** -0.5)`` the factor ``beta0`` (and ``lam0`` is unused).
     """
 
     weights: str
@@ -62,6 +67,7 @@ class MixturePlan:
     a0: np.ndarray
     b0: np.ndarray
     shape: tuple[int, ...]
+    beta0: float | None = None
 
 
 def _numeric_prior(problem: LatentProblem, name: str, kind: type, label: str) -> dict:
@@ -122,7 +128,7 @@ def recognise_mixture(problem: LatentProblem) -> MixturePlan:
         raise EngineError(f"{xname!r}: the Normal scale {_source(scale)} is not "
                           f"tau[{latent}] ** -0.5 with tau a Gamma-prior precision "
                           f"(a scale with another prior is not conjugate){_ADVICE}")
-    norm = _numeric_prior(problem, means, Normal, "Normal")
+    norm, beta0 = _mean_prior(problem, means, precisions)
     gam = _numeric_prior(problem, precisions, Gamma, "Gamma(shape, rate)")
     others = set(model.param_decls) - {weights, means, precisions}
     if others:
@@ -146,7 +152,30 @@ def recognise_mixture(problem: LatentProblem) -> MixturePlan:
         lam0=np.broadcast_to(norm["scale"] ** -2.0, shape).reshape(full).astype(float),
         a0=np.broadcast_to(gam["shape"], shape).reshape(full).astype(float),
         b0=np.broadcast_to(gam["rate"], shape).reshape(full).astype(float),
-        shape=tuple(shape))
+        shape=tuple(shape), beta0=beta0)
+
+
+def _mean_prior(problem: LatentProblem, means: str, precisions: str
+                ) -> tuple[dict, float | None]:
+    """The Normal prior of the means: numeric, or coupled to the precisions."""
+    prior = problem.model.param_decls[means].prior
+    scale = prior.args.get("scale") if isinstance(prior, Normal) else None
+    if not isinstance(scale, Expr):
+        norm = _numeric_prior(problem, means, Normal, "Normal")
+        return norm, None
+    prec = _precision(scale)
+    beta0: float | None = None
+    if isinstance(prec, Param) and prec.name == precisions:
+        beta0 = 1.0
+    elif isinstance(prec, Mul) and isinstance(prec.a, Const) and isinstance(prec.b, Param) \
+            and prec.b.name == precisions and np.ndim(prec.a.const) == 0 and prec.a.const > 0:
+        beta0 = float(prec.a.const)
+    if beta0 is None or isinstance(prior.args["loc"], Expr):
+        raise EngineError(f"param {means!r} with prior {prior!r}: CAVI needs numeric prior "
+                          f"arguments or the Normal-Gamma coupling Normal(m0, (beta0 * "
+                          f"{precisions}) ** -0.5){_ADVICE}")
+    loc = np.asarray(prior.args["loc"], dtype=float)
+    return {"loc": loc, "scale": np.ones_like(loc)}, beta0
 
 
 def _source(e: object) -> str:
