@@ -49,7 +49,7 @@ from probfit.errors import (
     SingularInformationError,
     SpecError,
 )
-from probfit.latent import LatentFit, Mixture, align_components, match_components
+from probfit.latent import LatentFit, LatentVIFit, Mixture, align_components, match_components
 from probfit.penalties.cv import CVResult, cv
 from probfit.penalties.explain import Explanation, explain
 from probfit.penalties.path import PathResult, path
@@ -72,6 +72,7 @@ __all__ = [
 __all__ += ["CVResult", "ElasticNet", "Explanation", "PathResult", "cv", "explain", "path"]
 __all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
             "match_components"]
+__all__ += ["LatentVIFit"]
 __all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",
             "compare", "convergence_report", "residuals", "simulate"]
 

@@ -170,8 +170,9 @@ class LatentProblem:
         return val, grad, hess
 
     def log_prior(self, theta: np.ndarray) -> float:
-        """``log p(θ)`` (with the log-Jacobian if ``jacobian=True``); 0 for MLE."""
-        if self.method != "map":
+        """``log p(θ)`` (with the log-Jacobian if ``jacobian=True`` or ``method="vi"``);
+        0 for MLE."""
+        if self.method not in ("map", "vi"):
             return 0.0
         val, _, _ = self.objective.evaluate(theta, 0, data=self.data_with(0),
                                             obs_scale=np.zeros(self.n))
