@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from arviz_stats.base.array import array_stats
 
 from probfit.compile.objective import Objective
 from probfit.engines.base import EngineResult
@@ -145,4 +144,6 @@ def _pareto_k(log_w: np.ndarray) -> float:
     spread = np.ptp(log_w[finite])
     if spread <= 1e-9 * max(1.0, float(np.max(np.abs(log_w[finite])))):
         return -np.inf
+    from arviz_stats.base.array import array_stats  # ArviZ loads on first use, not on import
+
     return float(array_stats.psislw(np.where(finite, log_w, -np.inf), r_eff=1.0)[1])
