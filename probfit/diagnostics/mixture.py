@@ -39,9 +39,9 @@ from probfit.diagnostics.predictive import ObsTerm, frozen, obs_terms, response_
 from probfit.dsl.expr import Expr
 from probfit.errors import DataError
 
-__all__ = ["MixturePredictive", "bind_observed", "is_latent", "latent_posterior_draws",
-           "latent_to_arviz", "log_weights", "marginal_loglik", "mixture_predictive",
-           "is_variational", "observed_names", "predictive_thetas", "responsibilities_of"]
+__all__ = ["MixturePredictive", "bind_observed", "is_latent", "is_variational",
+           "latent_posterior_draws", "latent_to_arviz", "log_weights", "marginal_loglik",
+           "mixture_predictive", "observed_names", "predictive_thetas", "responsibilities_of"]
 
 
 def is_latent(fit: Any) -> bool:
@@ -263,7 +263,8 @@ def latent_posterior_draws(fit: Any) -> PosteriorDraws:
 
 
 def latent_to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 1000,
-                    seed: int | None = 0, responsibilities: bool = True) -> xr.DataTree:
+                    seed: int | None = 0, responsibilities: bool = True,
+                    draws: PosteriorDraws | None = None) -> xr.DataTree:
     """A latent-variable fit as an ArviZ DataTree (see :mod:`probfit.diagnostics.arviz_export`).
 
     The posterior is the point mass at the estimate, repeated over ``n_draws`` draws so that
@@ -273,6 +274,13 @@ def latent_to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: in
     row's terms do not split per variable). With ``responsibilities``, the group
     ``responsibilities`` holds ``p(z_n = j | y_n, θ̂)`` with dims ``(row dim, category dim)``
     and the mixing weights.
+
+    For a variational fit (:class:`~probfit.latent.vi.LatentVIFit`) the posterior holds
+    ``n_draws`` seeded draws of ``θ`` from ``q`` (or the given ``draws``); the pointwise
+    log-likelihood is the marginal one at each draw, each predictive replicate comes from the
+    mixture at its own draw, ``sample_stats`` holds ``lp`` (marginal log target with the
+    log-det-Jacobian) and ``lp_approx`` (``log q``), and the ``responsibilities`` group holds
+    ``E_q[p(z_n = j | y_n, θ)]`` and ``E_q[p(z_n = j | θ)]``.
     """
     if not isinstance(n_draws, int) or n_draws < 1:
         raise DataError(f"n_draws must be a positive integer, got {n_draws!r}")
@@ -289,8 +297,11 @@ def latent_to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: in
     dims: dict[str, list[str]] = {}
     posterior = {}
     variational = is_variational(fit)
-    draws = (fit.posterior_draws(n_draws, np.random.default_rng(seed)) if variational
-             else latent_posterior_draws(fit))
+    if variational:
+        draws = draws or fit.posterior_draws(n_draws, np.random.default_rng(seed))
+        n_draws = draws.n_draws
+    else:
+        draws = latent_posterior_draws(fit)
     thetas = draws.theta if variational else np.repeat(draws.theta, n_draws, axis=0)
     values = fit._constrained(thetas) if variational else None
     for s in objective.layout:
