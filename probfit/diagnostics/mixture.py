@@ -19,6 +19,12 @@ seen ``y_n``):
 * convergence: the gradient of the marginal objective (Fisher's identity,
   :class:`~probfit.latent.marginal.MarginalObjective`) and EM monotonicity from the recorded
   objective trace; no Hessian is formed, so no curvature claim is made.
+
+A variational latent fit (:class:`~probfit.latent.vi.LatentVIFit`) uses draws ``θ_s`` from
+``q`` wherever a point fit uses ``θ̂``: the posterior holds the draws, the pointwise marginal
+log-likelihood and each predictive replicate are taken at their own draw, and calibration and
+residuals score the mixture predictive averaged over the draws (a mixture of ``S·k``
+components with weights ``p(z_n = j | θ_s) / S``).
 """
 
 from __future__ import annotations
