@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from helpers import central_diff, rel_err
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -165,8 +166,6 @@ def test_advi_latent_predict_proba_on_new_rows(advi_1d):
         fit.predict_proba({"y": np.zeros(2)})
     with pytest.raises(EngineError, match="n_draws"):
         fit.predict_proba(n_draws=0)
-    with pytest.raises(EngineError, match="latent 'z'"):
-        fit.to_arviz()
 
 
 def test_latent_vi_refusals():
@@ -180,6 +179,122 @@ def test_latent_vi_refusals():
     problem = LatentProblem(model, data, "map", k=2)
     with pytest.raises(EngineError, match="method='vi'"):
         MarginalVIObjective(problem)
+
+
+# ---------------------------------------------------------------------------- ArviZ export
+
+
+def hand_loglik(x: np.ndarray, pi: np.ndarray, mu: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """``log Σ_j π_j N(x_n | μ_j, τ_j^-½)`` per draw and row, from scipy, shape ``(S, n)``."""
+    comp = np.log(pi)[:, None, :] + stats.norm.logpdf(x[None, :, None], mu[:, None, :],
+                                                       tau[:, None, :] ** -0.5)
+    return special.logsumexp(comp, axis=2)
+
+
+def test_latent_vi_to_arviz_shapes_dims_and_groups(advi_1d):
+    fit, x = advi_1d, two_cluster_1d()
+    tree = fit.to_arviz(n_draws=40, seed=3)
+    assert tree.attrs["approximation"] == "variational" and tree.attrs["latent"] == "z"
+    post = tree["posterior"]
+    for name in ("pi", "mu", "tau"):
+        assert post[name].dims == ("chain", "draw", "k") and post[name].shape == (1, 40, 2)
+    # the draws differ (draws from q, not the estimate repeated) and are on the constrained
+    # scale: weights on the simplex, precisions positive
+    assert np.all(post["mu"].std("draw") > 0)
+    assert np.allclose(post["pi"].sum("k"), 1.0) and np.all(post["tau"] > 0)
+    assert tree["log_likelihood"]["x"].dims == ("chain", "draw", "n")
+    assert tree["log_likelihood"]["x"].shape == (1, 40, 250)
+    assert tree["posterior_predictive"]["x"].shape == (1, 40, 250)
+    assert np.array_equal(tree["observed_data"]["x"].values, x)
+    assert set(tree["sample_stats"].data_vars) == {"lp", "lp_approx"}
+    assert tree["sample_stats"]["lp"].shape == (1, 40)
+    resp = tree["responsibilities"]
+    assert resp["z"].dims == ("n", "k")
+    assert np.array_equal(resp["z"].values, fit.responsibilities)
+    assert np.allclose(resp["weights"].values.sum(axis=1), 1.0)
+    # each replicate comes from the mixture at its own draw: replicate rows drawn from the
+    # component with mean mu_j lie near it, so the replicate's mean tracks sum_j pi_j mu_j
+    mix_mean = np.sum(post["pi"].values[0] * post["mu"].values[0], axis=1)
+    assert np.all(np.abs(tree["posterior_predictive"]["x"].values[0].mean(axis=1) - mix_mean)
+                  < 5.0 * 3.2 / np.sqrt(250))
+
+
+def test_latent_vi_to_arviz_log_likelihood_is_the_marginal_at_each_draw(advi_1d):
+    fit, x = advi_1d, two_cluster_1d()
+    tree = fit.to_arviz(n_draws=30, seed=5)
+    post = tree["posterior"]
+    pi, mu, tau = (post[n].values[0] for n in ("pi", "mu", "tau"))
+    expected = hand_loglik(x, pi, mu, tau)
+    assert np.allclose(tree["log_likelihood"]["x"].values[0], expected, rtol=1e-10, atol=1e-10)
+    # lp: the marginal log target with the priors and the log-det-Jacobian, at each draw
+    u = fit.q.sample_u(np.random.default_rng(5), 30)
+    log_det = np.array([sum(float(s.bijector.log_det(t[s.slice])) for s in fit.objective.layout)
+                        for t in u])
+    lp = (expected.sum(axis=1) + stats.dirichlet(np.ones(2)).logpdf(pi.T)
+          + stats.norm.logpdf(mu, 0.0, 10.0).sum(axis=1)
+          + stats.gamma.logpdf(tau, 2.0, scale=1.0).sum(axis=1) + log_det)
+    assert np.allclose(tree["sample_stats"]["lp"].values[0], lp, rtol=1e-10)
+
+
+def test_latent_vi_to_arviz_lp_approx_is_log_q(advi_1d):
+    fit = advi_1d
+    tree = fit.to_arviz(n_draws=25, seed=11)
+    u = fit.q.sample_u(np.random.default_rng(11), 25)
+    values = fit._constrained(u)
+    for name in ("pi", "mu", "tau"):  # the exported draws are these draws of q
+        assert np.allclose(tree["posterior"][name].values[0], values[name], rtol=1e-12)
+    assert np.allclose(tree["sample_stats"]["lp_approx"].values[0], fit.q.log_q(u),
+                       rtol=1e-12)
+
+
+def test_latent_vi_to_arviz_netcdf_round_trip_and_new_data(advi_1d, tmp_path):
+    fit = advi_1d
+    new = {"x": np.array([-3.0, 0.0, 3.0])}
+    tree = fit.to_arviz(new, n_draws=10, seed=0)
+    assert tree["log_likelihood"]["x"].shape == (1, 10, 3)
+    assert np.allclose(tree["responsibilities"]["z"].values, fit.predict_proba(new))
+    path = tmp_path / "latent_vi.nc"
+    tree.to_netcdf(path, engine="h5netcdf")
+    back = xr.open_datatree(path, engine="h5netcdf")
+    for group in ("posterior", "log_likelihood", "posterior_predictive", "sample_stats",
+                  "responsibilities"):
+        for name, arr in tree[group].data_vars.items():
+            assert np.array_equal(back[group][name].values, arr.values), (group, name)
+    assert back.attrs["approximation"] == "variational"
+    with pytest.raises(DataError, match="latent"):
+        fit.to_arviz({"x": np.zeros(3), "z": np.zeros(3)}, n_draws=5)
+    with pytest.raises(DataError, match="n_draws"):
+        fit.to_arviz(n_draws=0)
+
+
+def test_latent_vi_calibration_averages_the_mixture_over_draws_from_q(advi_1d):
+    fit, x = advi_1d, two_cluster_1d()
+    cal = pf.calibration(fit, n_draws=50, seed=2)
+    u = fit.q.sample_u(np.random.default_rng(2), 50)
+    p = fit._constrained(u)
+    pointwise = special.logsumexp(hand_loglik(x, p["pi"], p["mu"], p["tau"]), axis=0) \
+        - np.log(50)
+    assert cal.metrics["log_score"] == pytest.approx(np.mean(pointwise), rel=1e-10)
+    assert 0.4 < cal.metrics["coverage_50"] < 0.6 and cal.metrics["pit_pvalue"] > 0.01
+
+
+def test_compare_a_latent_vi_fit_with_an_em_fit():
+    x = two_cluster_1d(n0=40, n1=30)
+    model = normal_gamma_mixture()
+    vi = model.fit({"x": x}, method="vi", k=2, n_draws=100)
+    em = model.fit({"x": x}, method="map", k=2)
+    comp = pf.compare([vi, em], labels=["VI", "EM"], n_draws=100)
+    assert [e.label for e in comp.entries] == ["VI", "EM"]
+    report = comp.to_markdown()
+    assert "variational latent fits" in report and "point fits have no standard errors" in report
+    vi_entry = comp.entries[0]
+    assert vi_entry.convergence.pareto_k == pytest.approx(vi.pareto_k)
+    # LOO uses the same 100 draws as the exported log-likelihood; EM (a point) has none
+    assert vi_entry.loo is not None and np.isfinite(vi_entry.loo["elpd"])
+    assert comp.entries[1].loo is None
+    # the relabelled estimates agree with EM's
+    perm = pf.match_components(vi.params["mu"], em.params["mu"])
+    assert np.allclose(vi.params["mu"][perm], em.params["mu"], atol=0.3)
 
 
 # ---------------------------------------------------------------------------- CAVI

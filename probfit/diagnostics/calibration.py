@@ -159,7 +159,8 @@ def calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str | None
         (:func:`~probfit.diagnostics.mixture_checks.latent_calibration`).
     """
     if is_latent(fit):
-        return latent_calibration(fit, data, var, seed=seed, label=label, n_draws=n_draws)
+        return latent_calibration(fit, data, var, seed=seed, label=label, n_draws=n_draws,
+                                  draws=draws)
     bound = fit.objective.data if data is None else fit._bind(data)
     var = _check_var(fit, bound, var)
     pd = draws if draws is not None else posterior_draws(fit, n_draws, seed)

@@ -19,6 +19,12 @@ seen ``y_n``):
 * convergence: the gradient of the marginal objective (Fisher's identity,
   :class:`~probfit.latent.marginal.MarginalObjective`) and EM monotonicity from the recorded
   objective trace; no Hessian is formed, so no curvature claim is made.
+
+A variational latent fit (:class:`~probfit.latent.vi.LatentVIFit`) uses draws ``θ_s`` from
+``q`` wherever a point fit uses ``θ̂``: the posterior holds the draws, the pointwise marginal
+log-likelihood and each predictive replicate are taken at their own draw, and calibration and
+residuals score the mixture predictive averaged over the draws (a mixture of ``S·k``
+components with weights ``p(z_n = j | θ_s) / S``).
 """
 
 from __future__ import annotations
@@ -39,16 +45,33 @@ from probfit.diagnostics.predictive import ObsTerm, frozen, obs_terms, response_
 from probfit.dsl.expr import Expr
 from probfit.errors import DataError
 
-__all__ = ["MixturePredictive", "bind_observed", "is_latent", "latent_posterior_draws",
-           "latent_to_arviz", "log_weights", "marginal_loglik", "mixture_predictive",
-           "observed_names", "responsibilities_of"]
+__all__ = ["MixturePredictive", "bind_observed", "is_latent", "is_variational",
+           "latent_posterior_draws", "latent_to_arviz", "log_weights", "marginal_loglik",
+           "mixture_predictive", "observed_names", "predictive_thetas", "responsibilities_of"]
 
 
 def is_latent(fit: Any) -> bool:
-    """True for a :class:`~probfit.LatentFit` (a fit whose model declares a latent)."""
+    """True for a fit whose model declares a latent: a :class:`~probfit.LatentFit` (point
+    estimate) or a :class:`~probfit.latent.vi.LatentVIFit` (variational)."""
     from probfit.latent.fit import LatentFit
+    from probfit.latent.vi import LatentVIFit
 
-    return isinstance(fit, LatentFit)
+    return isinstance(fit, (LatentFit, LatentVIFit))
+
+
+def is_variational(fit: Any) -> bool:
+    """True for a latent fit whose parameters have a variational posterior ``q``."""
+    from probfit.latent.vi import LatentVIFit
+
+    return isinstance(fit, LatentVIFit)
+
+
+def predictive_thetas(fit: Any, n_draws: int, seed: int | None) -> np.ndarray | None:
+    """Parameter draws the mixture predictive integrates over: ``None`` (the estimate) for a
+    point fit, ``(n_draws, d)`` seeded draws of ``θ`` from ``q`` for a variational one."""
+    if not is_variational(fit):
+        return None
+    return fit.q.sample_u(np.random.default_rng(seed), int(n_draws))
 
 
 def observed_names(fit: Any) -> list[str]:
@@ -207,6 +230,10 @@ def mixture_predictive(fit: Any, bound: Mapping[str, np.ndarray], var: str | Non
                        theta: np.ndarray | None = None) -> MixturePredictive:
     """The plug-in mixture predictive of observed variable ``var`` on bound data.
 
+    ``theta`` is the flat unconstrained vector (default: the estimate), or ``(S, d)`` draws:
+    the predictive is then the average over the draws, itself a mixture of ``S·k``
+    components with weights ``p(z_n = j | θ_s) / S``.
+
     Raises
     ------
     DataError
@@ -219,10 +246,14 @@ def mixture_predictive(fit: Any, bound: Mapping[str, np.ndarray], var: str | Non
         var = names[0]
     if var not in names:
         raise DataError(f"{var!r} is not an observed variable; expected one of {names}")
-    th = fit.theta if theta is None else theta
-    comps = [next(t for t in obs_terms(fit, _with_latent(fit, bound, j), th, checked=True)
-                  if t.name == var) for j in range(fit.k)]
-    return MixturePredictive(var, response_kind(comps[0].dist), log_weights(fit, bound, th),
+    th = fit.theta if theta is None else np.asarray(theta, dtype=float)
+    thetas = th[None, :] if th.ndim == 1 else th
+    comps, logw = [], []
+    for t in thetas:
+        comps += [next(o for o in obs_terms(fit, _with_latent(fit, bound, j), t, checked=True)
+                       if o.name == var) for j in range(fit.k)]
+        logw.append(log_weights(fit, bound, t) - np.log(len(thetas)))
+    return MixturePredictive(var, response_kind(comps[0].dist), np.concatenate(logw, axis=1),
                              comps)
 
 
@@ -238,7 +269,8 @@ def latent_posterior_draws(fit: Any) -> PosteriorDraws:
 
 
 def latent_to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: int = 1000,
-                    seed: int | None = 0, responsibilities: bool = True) -> xr.DataTree:
+                    seed: int | None = 0, responsibilities: bool = True,
+                    draws: PosteriorDraws | None = None) -> xr.DataTree:
     """A latent-variable fit as an ArviZ DataTree (see :mod:`probfit.diagnostics.arviz_export`).
 
     The posterior is the point mass at the estimate, repeated over ``n_draws`` draws so that
@@ -248,6 +280,13 @@ def latent_to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: in
     row's terms do not split per variable). With ``responsibilities``, the group
     ``responsibilities`` holds ``p(z_n = j | y_n, θ̂)`` with dims ``(row dim, category dim)``
     and the mixing weights.
+
+    For a variational fit (:class:`~probfit.latent.vi.LatentVIFit`) the posterior holds
+    ``n_draws`` seeded draws of ``θ`` from ``q`` (or the given ``draws``); the pointwise
+    log-likelihood is the marginal one at each draw, each predictive replicate comes from the
+    mixture at its own draw, ``sample_stats`` holds ``lp`` (marginal log target with the
+    log-det-Jacobian) and ``lp_approx`` (``log q``), and the ``responsibilities`` group holds
+    ``E_q[p(z_n = j | y_n, θ)]`` and ``E_q[p(z_n = j | θ)]``.
     """
     if not isinstance(n_draws, int) or n_draws < 1:
         raise DataError(f"n_draws must be a positive integer, got {n_draws!r}")
@@ -263,36 +302,56 @@ def latent_to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: in
     sizes[cat_dim] = fit.k
     dims: dict[str, list[str]] = {}
     posterior = {}
+    variational = is_variational(fit)
+    if variational:
+        draws = draws or fit.posterior_draws(n_draws, np.random.default_rng(seed))
+        n_draws = draws.n_draws
+    else:
+        draws = latent_posterior_draws(fit)
+    thetas = draws.theta if variational else np.repeat(draws.theta, n_draws, axis=0)
+    values = fit._constrained(thetas) if variational else None
     for s in objective.layout:
-        posterior[s.name] = np.broadcast_to(fit.params[s.name], (1, n_draws, *s.shape))
+        posterior[s.name] = (values[s.name][None] if values is not None
+                             else np.broadcast_to(fit.params[s.name], (1, n_draws, *s.shape)))
         dims[s.name] = list(s.dims)
     names = observed_names(fit)
     observed, predictive = {}, {}
     for var in names:
-        mp = mixture_predictive(fit, bound, var)
-        discrete = mp.kind != "continuous"
-        dims[var] = list(fit.model.data_decls[var].handle.dims)
+        decl_dims = list(fit.model.data_decls[var].handle.dims)
+        if variational:  # one replicate from the mixture predictive at each draw
+            mps = [mixture_predictive(fit, bound, var, t) for t in thetas]
+            reps = [mp.sample(rng) for mp in mps]
+        else:
+            mps = [mixture_predictive(fit, bound, var)]
+            reps = [mps[0].sample(rng) for _ in range(n_draws)]
+        discrete = mps[0].kind != "continuous"
+        dims[var] = decl_dims
         observed[var] = _as_kind(bound[var], discrete)
-        predictive[var] = _as_kind(np.stack([mp.sample(rng) for _ in range(n_draws)])[None],
-                                   discrete)
+        predictive[var] = _as_kind(np.stack(reps)[None], discrete)
     ll_name = names[0] if len(names) == 1 else "joint"
     row = fit.problem.row_dim
     dims[ll_name] = [row]
-    loglik = {ll_name: np.broadcast_to(marginal_loglik(fit, bound), (1, n_draws, sizes[row]))}
+    pointwise = (np.stack([marginal_loglik(fit, bound, t) for t in thetas]) if variational
+                 else np.broadcast_to(marginal_loglik(fit, bound), (n_draws, sizes[row])))
+    loglik = {ll_name: pointwise[None]}
     constant = {}
     for name, arr in bound.items():
         if name not in observed:
             constant[name] = np.asarray(arr)
             dims[name] = list(fit.model.data_decls[name].handle.dims)
-    lp = latent_posterior_draws(fit).lp[0]
+    stats = {"lp": draws.lp[None] if variational else np.full((1, n_draws), draws.lp[0])}
+    if variational:
+        stats["lp_approx"] = draws.lp_approx[None]
     groups = {"posterior": posterior, "posterior_predictive": predictive,
               "log_likelihood": loglik, "observed_data": observed, "constant_data": constant,
-              "sample_stats": {"lp": np.full((1, n_draws), lp)}}
+              "sample_stats": stats}
     attrs = {
         "/": {"created_by": "probfit", "model": fit.model.name, "method": fit.method,
-              "engine": fit.engine, "approximation": "point",
-              "predictive": "plug-in mixture predictive at the estimate (z from the mixing "
-                            "weights, then y | z)",
+              "engine": fit.engine, "approximation": draws.kind,
+              "predictive": ("mixture predictive at each draw from q (z from the mixing "
+                             "weights, then y | z)" if variational else
+                             "plug-in mixture predictive at the estimate (z from the mixing "
+                             "weights, then y | z)"),
               "uncertainty_kind": fit.uncertainty_kind, "latent": fit.latent, "k": fit.k,
               "converged": int(bool(fit.converged))},
         "posterior": {f"estimate_{k}": _attr(v) for k, v in fit.params.items()},
@@ -305,12 +364,19 @@ def latent_to_arviz(fit: Any, data: Mapping[str, Any] | None = None, n_draws: in
     tree["optimizer_trace"] = xr.DataTree(_trace_dataset(fit))
     if responsibilities:
         pair = (row, cat_dim)
+        if variational:
+            resp = fit.responsibilities if data is None else fit.predict_proba(data)
+            weights = np.mean([np.exp(log_weights(fit, bound, t)) for t in thetas], axis=0)
+            where = "E_q over theta of "
+        else:
+            resp, weights = responsibilities_of(fit, bound), np.exp(log_weights(fit, bound))
+            where = ""
         tree["responsibilities"] = xr.DataTree(xr.Dataset(
-            {fit.latent: (pair, responsibilities_of(fit, bound)),
-             "weights": (pair, np.exp(log_weights(fit, bound)))},
+            {fit.latent: (pair, resp), "weights": (pair, weights)},
             coords={d: coords[d] for d in pair},
-            attrs={"description": f"p({fit.latent}_n = j | data_n, estimate) and the mixing "
-                                  f"weights p({fit.latent}_n = j | estimate)"}))
+            attrs={"description": f"{where}p({fit.latent}_n = j | data_n, theta) and the "
+                                  f"mixing weights p({fit.latent}_n = j | theta), theta the "
+                                  + ("draws from q" if variational else "estimate")}))
     return tree
 
 

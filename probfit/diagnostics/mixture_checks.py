@@ -16,13 +16,16 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from probfit.diagnostics.convergence import ConvergenceReport
+from probfit.diagnostics.draws import PosteriorDraws
 from probfit.diagnostics.mixture import (
     _marginal,
     bind_observed,
     is_latent,
+    is_variational,
     latent_to_arviz,
     mixture_predictive,
     observed_names,
+    predictive_thetas,
 )
 from probfit.diagnostics.scores import binary_scores, pav
 from probfit.errors import DataError
@@ -32,6 +35,8 @@ __all__ = ["component_perm", "latent_calibration", "latent_convergence", "latent
 
 LEVELS = (0.5, 0.8, 0.95)
 _TINY = 1e-12
+#: Draws from q averaged in the mixture predictive of a variational fit's residuals.
+N_RESIDUAL_DRAWS = 200
 
 
 def _pit(mp: Any, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -44,7 +49,7 @@ def _pit(mp: Any, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def latent_calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str | None = None,
                        seed: int | None = 0, label: str | None = None,
-                       n_draws: int = 400) -> Any:
+                       n_draws: int = 400, draws: PosteriorDraws | None = None) -> Any:
     """Calibration of a latent fit's plug-in mixture predictive (see :func:`pf.calibration`).
 
     Continuous and count responses: PIT values of the mixture CDF (randomized for counts; per
@@ -52,16 +57,21 @@ def latent_calibration(fit: Any, data: Mapping[str, Any] | None = None, var: str
     of the central predictive intervals, read off the PIT (``|PIT - ½| ≤ level/2``). Binary
     and categorical responses: the scores of the mixed class probabilities. ``log_score`` is
     the mean marginal log-likelihood per scored term (per row for multivariate rows).
-    ``n_draws`` plug-in predictive replicates go into the ArviZ tree for plots.
+    ``n_draws`` plug-in predictive replicates go into the ArviZ tree for plots. For a
+    variational fit the predictive is the mixture averaged over ``n_draws`` seeded draws of
+    ``θ`` from ``q`` (or over the given ``draws``), one replicate per draw in the tree.
     """
     from probfit.diagnostics.calibration import Calibration, _categorical_scores
 
     bound = bind_observed(fit, data)
-    mp = mixture_predictive(fit, bound, var)
+    thetas = (draws.theta if draws is not None and is_variational(fit)
+              else predictive_thetas(fit, n_draws, seed))
+    mp = mixture_predictive(fit, bound, var, thetas)
     y = mp.y
     if y is None:
         raise DataError(f"calibration needs the observed values of {mp.var!r}; data lacks them")
-    tree = latent_to_arviz(fit, data, n_draws=n_draws, seed=seed, responsibilities=False)
+    tree = latent_to_arviz(fit, data, n_draws=n_draws, seed=seed, responsibilities=False,
+                           draws=draws)
     row_ll = np.logaddexp.reduce(mp.log_weights + mp.component_logp(), axis=1)
     log_score = float(np.sum(row_ll) / mp.n_terms())
     rng = np.random.default_rng(None if seed is None else seed + 2)
@@ -117,7 +127,7 @@ def latent_residuals(fit: Any, data: Mapping[str, Any] | None = None, var: str |
     from probfit.diagnostics.residuals import Residuals
 
     bound = bind_observed(fit, data)
-    mp = mixture_predictive(fit, bound, var)
+    mp = mixture_predictive(fit, bound, var, predictive_thetas(fit, N_RESIDUAL_DRAWS, seed))
     if mp.y is None:
         raise DataError(f"residuals need the observed values of {mp.var!r}; data lacks them")
     if mp.kind == "categorical":
@@ -156,7 +166,9 @@ def latent_convergence(fit: Any) -> ConvergenceReport:
     notes = []
     if not fit.converged:
         notes.append(f"the engine did not converge: {fit.message}")
-    if report.grad_norm > 1e-3 * max(1.0, abs(value)) ** 0.5:
+    if is_variational(fit):
+        _variational_checks(fit, report, notes)
+    elif report.grad_norm > 1e-3 * max(1.0, abs(value)) ** 0.5:
         notes.append(f"gradient norm {report.grad_norm:.2g} of the marginal objective at the "
                      "estimate is not small")
     history = fit.history
@@ -165,9 +177,22 @@ def latent_convergence(fit: Any) -> ConvergenceReport:
         report.em_monotone = bool(np.all(np.diff(obj) <= 1e-8 * np.maximum(1, np.abs(obj[1:]))))
         if not report.em_monotone:
             notes.append("EM objective increased at some iteration: an E or M step is wrong")
-    notes += list(fit.collapsed)
+    notes += list(getattr(fit, "collapsed", ()))
     report.notes = notes
     return report
+
+
+def _variational_checks(fit: Any, report: ConvergenceReport, notes: list[str]) -> None:
+    """ELBO stability and the fit's Pareto k̂ of ``log p − log q`` (the gradient at the mean
+    of ``q`` need not vanish, so it is reported but not judged)."""
+    history = fit.history
+    if "elbo" in history.columns and len(history) >= 2:
+        tail = np.asarray(history["elbo"], dtype=float)[-min(len(history), 10):]
+        report.elbo_rel_change = float(abs(tail[-1] - tail[0]) / max(1.0, abs(tail[-1])))
+    report.pareto_k = float(fit.pareto_k)
+    if report.pareto_k > 0.7:
+        notes.append(f"Pareto k̂ = {report.pareto_k:.2f} > 0.7: the variational "
+                     "approximation of the posterior is poor")
 
 
 def component_perm(fit: Any, ref: Any) -> np.ndarray:
@@ -238,14 +263,21 @@ def latent_notes(entries: list[Any]) -> list[str]:
     latent = [e for e in entries if is_latent(e.fit)]
     if not latent:
         return []
-    notes = ["latent-variable fits have no standard errors (no information matrix of the "
-             "marginal likelihood); their posterior is the point mass at the estimate, so no "
-             "LOO or Pareto k̂ is computed",
-             "mixture predictive scores use the plug-in mixture predictive: z from the mixing "
-             "weights (not the responsibilities), then y | z, at the estimate",
-             "log-likelihood and BIC are those of the marginal (observed-data) likelihood; BIC "
-             "counts covariance parameters by structure and is comparable across k on the "
-             "same data (lower is better)"]
+    notes = []
+    if any(not is_variational(e.fit) for e in latent):
+        notes += ["latent-variable point fits have no standard errors (no information matrix "
+                  "of the marginal likelihood); their posterior is the point mass at the "
+                  "estimate, so no LOO or Pareto k̂ is computed",
+                  "their mixture predictive scores use the plug-in mixture predictive: z from "
+                  "the mixing weights (not the responsibilities), then y | z, at the estimate"]
+    if any(is_variational(e.fit) for e in latent):
+        notes.append("variational latent fits score the mixture predictive averaged over "
+                     "draws of the parameters from q (z from the mixing weights at each draw, "
+                     "then y | z); their log-likelihood and BIC are at the mean of q on the "
+                     "unconstrained scale")
+    notes.append("log-likelihood and BIC are those of the marginal (observed-data) likelihood; "
+                 "BIC counts covariance parameters by structure and is comparable across k on "
+                 "the same data (lower is better)")
     if len(latent) < len(entries):
         notes.append("the scores of fits without a latent integrate over their posterior "
                      "approximation, those of mixtures use the plug-in estimate: compare "

@@ -76,6 +76,15 @@ class MarginalVIObjective(MarginalObjective):
         """``log p(θ) + log |dθ/du|`` at ``theta``."""
         return self.problem.log_prior(np.asarray(theta, dtype=float))
 
+    @property
+    def data(self) -> dict[str, np.ndarray]:
+        """The bound data of the complete-data objective (the latent's column a placeholder)."""
+        return self.problem.objective.data
+
+    def data_context(self, theta: np.ndarray, data: Mapping[str, np.ndarray]) -> Any:
+        """The complete-data objective's evaluation context at ``theta`` on bound ``data``."""
+        return self.problem.objective.data_context(theta, data)
+
     def obs_factors(self) -> list:
         """The observed variables' factors of the complete-data objective (not the latent's)."""
         return [f for f in self.problem.objective.obs_factors() if f.name != self.latent]
@@ -129,17 +138,18 @@ class LatentVIFit(VIFit):
         return None
 
     def to_arviz(self, data: Mapping[str, Any] | None = None, n_draws: int = N_DRAWS,
-                 seed: int | None = 0) -> Any:
-        """Not available: the ArviZ export's pointwise log-likelihood is not marginalized.
+                 seed: int | None = 0, responsibilities: bool = True) -> Any:
+        """The fit as an ArviZ DataTree with ``n_draws`` draws of ``θ`` from ``q``.
 
-        Raises
-        ------
-        EngineError
-            Always; use :meth:`sample` for draws of the parameters from ``q``.
+        ``log_likelihood`` is the marginal ``log Σ_j p(y_n, z_n = j | θ_s)`` per row and draw,
+        ``posterior_predictive`` one replicate of the mixture predictive at each draw,
+        ``sample_stats`` the marginal log target ``lp`` (with the log-det-Jacobian) and
+        ``lp_approx = log q``; see :func:`probfit.diagnostics.mixture.latent_to_arviz`.
         """
-        raise EngineError(f"to_arviz is not available for a fit with the latent "
-                          f"{self.latent!r} (its pointwise log-likelihood would need the "
-                          "latent summed out); use fit.sample(n) for draws from q")
+        from probfit.diagnostics.mixture import latent_to_arviz
+
+        return latent_to_arviz(self, data, n_draws=n_draws, seed=seed,
+                               responsibilities=responsibilities)
 
     def predict_proba(self, data: Mapping[str, Any] | None = None,
                       n_draws: int = N_MEMBERSHIP_DRAWS) -> np.ndarray:
