@@ -86,8 +86,22 @@ def cavi(objective: Objective, theta0: np.ndarray, *, max_iter: int = 500, tol: 
     if not tol > 0:
         raise EngineError(f"tol must be positive, got {tol!r}")
     state = _State(recognise(objective))
+    elbo, converged, it, history, message = run_sweeps(state, max_iter, tol)
+    q = state.q(objective)
+    theta = objective.layout.pack({n: m for n, (m, _) in q.moments().items()})
+    return VIResult(theta=theta, objective=-elbo, converged=converged, n_iter=it,
+                    message=message, engine="cavi", history=history, q=q, family="conjugate")
+
+
+def run_sweeps(state, max_iter: int, tol: float) -> tuple[float, bool, int, History, str]:
+    """Coordinate-ascent sweeps of ``state`` (``sweep()``, ``elbo()``) until the ELBO settles.
+
+    Returns the final ELBO, whether it converged, the number of sweeps, the ELBO history and a
+    message. Raises :class:`ConvergenceError` if the exact ELBO decreases by more than
+    ``MONOTONE_RTOL`` relative: coordinate ascent never does, so that is a bug.
+    """
     history = History()
-    elbo_prev = -np.inf
+    elbo_prev = elbo = -np.inf
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         state.sweep()
@@ -102,10 +116,7 @@ def cavi(objective: Objective, theta0: np.ndarray, *, max_iter: int = 500, tol: 
         elbo_prev = elbo
     message = (f"ELBO changed by less than {tol:g} (relative) after {it} sweeps" if converged
                else f"reached max_iter={max_iter} sweeps before the ELBO settled")
-    q = state.q(objective)
-    theta = objective.layout.pack({n: m for n, (m, _) in q.moments().items()})
-    return VIResult(theta=theta, objective=-elbo, converged=converged, n_iter=it,
-                    message=message, engine="cavi", history=history, q=q, family="conjugate")
+    return elbo, converged, it, history, message
 
 
 class _State:

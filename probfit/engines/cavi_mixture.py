@@ -30,11 +30,10 @@ import numpy as np
 from scipy import special
 
 from probfit.engines.advi import VIResult
-from probfit.engines.base import History
-from probfit.engines.cavi import MONOTONE_RTOL
+from probfit.engines.cavi import run_sweeps
 from probfit.engines.qfamilies import DirichletFactor, FactorQ, GammaFactor, GaussianBlock
 from probfit.engines.qnormalgamma import NormalGammaQ
-from probfit.errors import ConvergenceError, EngineError
+from probfit.errors import EngineError
 from probfit.latent.conjugacy import MixturePlan
 from probfit.latent.kmeans import kmeans
 
@@ -210,22 +209,7 @@ def cavi_mixture(plan: MixturePlan, layout, *, seed: int | None = 0, max_iter: i
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     labels = kmeans(plan.x, k, rng)
     state = MixtureCAVI(plan, np.eye(k)[labels])
-    history = History()
-    elbo_prev = -np.inf
-    converged, it, elbo = False, 0, -np.inf
-    for it in range(1, max_iter + 1):
-        state.sweep()
-        elbo = state.elbo()
-        history.record(elbo=elbo)
-        if elbo < elbo_prev - MONOTONE_RTOL * max(1.0, abs(elbo_prev)):
-            raise ConvergenceError(f"CAVI: the ELBO decreased from {elbo_prev!r} to {elbo!r} "
-                                   f"at sweep {it}", history)
-        if abs(elbo - elbo_prev) <= tol * max(1.0, abs(elbo)):
-            converged = True
-            break
-        elbo_prev = elbo
-    message = (f"ELBO changed by less than {tol:g} (relative) after {it} sweeps" if converged
-               else f"reached max_iter={max_iter} sweeps before the ELBO settled")
+    elbo, converged, it, history, message = run_sweeps(state, max_iter, tol)
     q = state.q(layout)
     theta = layout.pack({n: mo for n, (mo, _) in q.moments().items()})
     result = VIResult(theta=theta, objective=-elbo, converged=converged, n_iter=it,
