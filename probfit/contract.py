@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
-__all__ = ["bilinear", "contract", "gram", "is_const", "sum_to_shape", "weighted_gram"]
+__all__ = ["DesignProducts", "bilinear", "contract", "gram", "is_const", "sum_to_shape",
+           "weighted_gram"]
 
 
 def sum_to_shape(u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -41,8 +42,12 @@ def bilinear(a: np.ndarray, w: np.ndarray, b: np.ndarray, na: int = 0, nb: int =
     return np.einsum("mea,mef,mfb->ab", a3, w3, b3)
 
 
-def contract(d: np.ndarray, j: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``Σ_i d_i J_i`` with ``J`` lazily broadcast over the leading axes of ``shape``."""
+def contract(d: np.ndarray, j: np.ndarray, shape: tuple[int, ...],
+             known: DesignProducts | None = None) -> np.ndarray:
+    """``Σ_i d_i J_i`` with ``J`` lazily broadcast over the leading axes of ``shape`` (looked up
+    in ``known`` when computed there)."""
+    if known is not None and (done := known.get(j, d, "vec")) is not None:
+        return done
     d = sum_to_shape(np.asarray(d, dtype=float), shape)
     if j.ndim == 1 or all(s == 1 for s in j.shape[:-1]):
         return float(np.sum(d)) * j.reshape(-1, j.shape[-1])[0]
@@ -54,41 +59,95 @@ def is_const(j: np.ndarray) -> bool:
     return j.ndim == 1 or all(s == 1 for s in j.shape[:-1])
 
 
-def weighted_gram(x: np.ndarray, h: np.ndarray, buffer: np.ndarray | None = None) -> np.ndarray:
-    """``Xᵀ diag(h) X`` for a C-contiguous ``(n, p)`` matrix: one BLAS ``syrk`` on the rows
-    scaled by ``sqrt|h|`` when ``h`` has one sign (always, for log-concave likelihoods), one
-    ``gemm`` otherwise. ``buffer`` (same shape as ``x``) receives the scaled rows, so repeated
-    calls allocate nothing data-sized."""
-    if buffer is None or buffer.shape != x.shape:
-        buffer = np.empty_like(x)
-    h = h.reshape(-1)
+#: Rows per block of the blocked design products: a block of a 50-column design is about 1 MB,
+#: so the scaled rows stay in cache between the BLAS calls that read them.
+_BLOCK_ELEMENTS = 1 << 17
+
+
+def weighted_gram(x: np.ndarray, h: np.ndarray, vectors: tuple[np.ndarray, ...] = ()
+                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``Xᵀ diag(h) X`` and ``Xᵀv`` for each of ``vectors``, from one pass over ``X``.
+
+    ``X`` is an ``(n, p)`` matrix, ``h`` and the vectors have ``n`` entries. The rows are read
+    in blocks: each block is scaled by ``sqrt|h|`` into a small work array and added into the
+    Gram matrix by one BLAS ``syrk`` when ``h`` has one sign (always, for log-concave
+    likelihoods), or by one ``gemm`` on the ``h``-scaled rows otherwise; the vector products
+    are taken from the same block while it is in cache. Nothing data-sized is allocated.
+    """
+    n, p = x.shape
+    h = np.asarray(h, dtype=float).reshape(-1)
+    vs = np.column_stack([np.asarray(v, dtype=float).reshape(-1) for v in vectors]) \
+        if vectors else None
     sign = -1.0 if np.all(h <= 0.0) else 1.0 if np.all(h >= 0.0) else 0.0
-    if sign == 0.0 or not x.flags.c_contiguous:
-        np.multiply(x, h[:, None], out=buffer)
-        return x.T @ buffer
-    np.multiply(x, np.sqrt(np.abs(h))[:, None], out=buffer)
-    upper = blas.dsyrk(sign, buffer.T, trans=0, lower=0)
-    return np.triu(upper) + np.triu(upper, 1).T
+    root = np.sqrt(np.abs(h)) if sign else h
+    rows = max(1, min(n, _BLOCK_ELEMENTS // max(p, 1)))
+    work = np.empty((rows, p))
+    upper = np.zeros((p, p), order="F")
+    full = np.zeros((p, p))
+    xv = np.zeros((p, vs.shape[1])) if vs is not None else None
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        block, scaled = x[start:stop], work[: stop - start]
+        np.multiply(block, root[start:stop, None], out=scaled)
+        if sign:
+            upper = blas.dsyrk(sign, scaled.T, trans=0, beta=1.0, c=upper, overwrite_c=1)
+        else:
+            full += block.T @ scaled
+        if vs is not None:
+            xv += block.T @ vs[start:stop]
+    if sign:
+        full = np.triu(upper) + np.triu(upper, 1).T
+    return full, ([] if xv is None else list(xv.T))
+
+
+class DesignProducts:
+    """Products with data-sized design matrices computed ahead, for :func:`contract` and
+    :func:`gram` to look up.
+
+    When one likelihood argument needs its gradient ``Xᵀd`` and its Hessian blocks ``XᵀHX``
+    and ``Xᵀh`` (an intercept's cross term), :meth:`add` computes all three in one pass over
+    ``X`` (:func:`weighted_gram`) instead of three.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int, str], np.ndarray] = {}
+        self._alive: list[np.ndarray] = []
+
+    def add(self, x: np.ndarray, h: np.ndarray, d: np.ndarray) -> None:
+        """Compute ``XᵀHX``, ``Xᵀh`` and ``Xᵀd`` when ``x`` is an ``(n, p)`` float matrix with
+        one row per entry of ``h`` and ``d``."""
+        if not (x.ndim == 2 and x.dtype == np.float64 and np.ndim(h) == 1
+                and np.shape(h) == np.shape(d) == x.shape[:1]):
+            return
+        g, (xh, xd) = weighted_gram(x, h, (h, d))
+        self._known[id(x), id(h), "gram"] = g
+        self._known[id(x), id(h), "vec"] = xh
+        self._known[id(x), id(d), "vec"] = xd
+        self._alive += [x, h, d]
+
+    def get(self, x: np.ndarray, v: np.ndarray, kind: str) -> np.ndarray | None:
+        return self._known.get((id(x), id(v), kind))
 
 
 def gram(ja: np.ndarray, va: tuple[int, ...], na: int, h: np.ndarray, jb: np.ndarray,
-         vb: tuple[int, ...], nb: int, buffer: np.ndarray | None = None) -> np.ndarray:
+         vb: tuple[int, ...], nb: int, known: DesignProducts | None = None) -> np.ndarray:
     """``Σ_batch J_aᵀ h J_b`` for scalar or vector (event) arguments.
 
     When ``J_a`` and ``J_b`` are the same 2-d matrix (a GLM's design ``X``) this is
-    :func:`weighted_gram`, using ``buffer`` as its work space."""
+    :func:`weighted_gram`; products computed ahead are taken from ``known``."""
     batch = h.shape[: h.ndim - na - nb]
     if na == 0 and nb == 0:
         if is_const(ja) and is_const(jb):
             return float(np.sum(h)) * np.outer(ja.reshape(-1, ja.shape[-1])[0],
                                                jb.reshape(-1, jb.shape[-1])[0])
         if is_const(ja):
-            return np.outer(ja.reshape(-1, ja.shape[-1])[0], contract(h, jb, vb))
+            return np.outer(ja.reshape(-1, ja.shape[-1])[0], contract(h, jb, vb, known))
         if is_const(jb):
-            return np.outer(contract(h, ja, va), jb.reshape(-1, jb.shape[-1])[0])
+            return np.outer(contract(h, ja, va, known), jb.reshape(-1, jb.shape[-1])[0])
         if va == vb == batch:
             if ja is jb and ja.ndim == 2 and ja.dtype == np.float64:
-                return weighted_gram(ja, h, buffer)
+                done = known.get(ja, h, "gram") if known is not None else None
+                return done if done is not None else weighted_gram(ja, h)[0]
             a2 = ja.reshape(-1, ja.shape[-1])
             b2 = jb.reshape(-1, jb.shape[-1])
             return a2.T @ (h.reshape(-1, 1) * b2)

@@ -144,8 +144,11 @@ def test_minibatch_scaling_is_unbiased():
 def test_weighted_gram_matches_dense(signs):
     from probfit.contract import weighted_gram
 
-    x = RNG.normal(size=(50, 4))
-    h = {"neg": -RNG.random(50), "pos": RNG.random(50), "mixed": RNG.normal(size=50)}[signs]
-    buf = np.empty_like(x)
-    np.testing.assert_allclose(weighted_gram(x, h, buf), x.T @ (h[:, None] * x), rtol=1e-12,
-                               atol=1e-12)
+    n = 3 * (1 << 17) // 4 + 7  # several blocks of rows and a ragged last one
+    x = RNG.normal(size=(n, 4))
+    h = {"neg": -RNG.random(n), "pos": RNG.random(n), "mixed": RNG.normal(size=n)}[signs]
+    d = RNG.normal(size=n)
+    g, (xd, xh) = weighted_gram(x, h, (d, h))
+    np.testing.assert_allclose(g, x.T @ (h[:, None] * x), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(xd, x.T @ d, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(xh, x.T @ h, rtol=1e-10, atol=1e-9)

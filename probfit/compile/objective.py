@@ -25,7 +25,7 @@ import numpy as np
 
 from probfit.compile.bind import bind_data
 from probfit.compile.context import Context, Layout, ParamSlot
-from probfit.contract import contract, gram, sum_to_shape
+from probfit.contract import DesignProducts, contract, gram, sum_to_shape
 from probfit.distributions import Distribution, ElasticNet, Laplace
 from probfit.distributions.penalized import RidgeKernel, elastic_net_log_norm
 from probfit.dsl.expr import Expr
@@ -105,7 +105,6 @@ class Objective:
         self.model, self.data, self.sizes = model, data, sizes
         self.method, self.jacobian = method, jacobian
         self.layout = _layout(model, sizes)
-        self._buffers: dict[tuple[int, ...], np.ndarray] = {}
         self.factors: list[Factor] = []
         self.l1: list[L1Term] = []
         for o in model.observations:
@@ -213,28 +212,32 @@ class Objective:
         if scaled:
             d1 = {k: _per_row(weight, v) * v for k, v in d1.items()}
         batch = np.ndim(lp)
+        d2, known, expected = {}, None, hessian == "expected" and f.kind == "obs"
+        if order >= 2:
+            d2 = f.dist.expected_d2logp(vals, wrt) if expected else f.dist.d2logp(x, vals, wrt)
+            d2 = {(a, b): self._weighted(h, lp, d1, a, b, batch, weight if scaled else None)
+                  for (a, b), h in d2.items()}
+            known = DesignProducts()
+            for name in wrt:
+                if (name, name) in d2 and np.ndim(d1[name]) == batch:
+                    for j in f.expr_of(name).jac(ctx).values():
+                        known.add(j, d2[name, name], d1[name])
         for name in wrt:
             e = f.expr_of(name)
             for p, j in e.jac(ctx).items():
-                grad[self.layout[p].slice] += contract(d1[name], j, e.value(ctx).shape)
+                grad[self.layout[p].slice] += contract(d1[name], j, e.value(ctx).shape, known)
         if order < 2:
             return total
-        expected = hessian == "expected" and f.kind == "obs"
-        d2 = f.dist.expected_d2logp(vals, wrt) if expected else f.dist.d2logp(x, vals, wrt)
         for (a, b), h in d2.items():
             ea, eb = f.expr_of(a), f.expr_of(b)
             na, nb = np.ndim(d1[a]) - batch, np.ndim(d1[b]) - batch
-            h = np.broadcast_to(h, np.shape(lp) + (np.shape(d1[a])[batch:] if na else ())
-                                + (np.shape(d1[b])[batch:] if nb else ()))
-            if scaled:
-                h = _per_row(weight, h) * h
             ja, jb = ea.jac(ctx), eb.jac(ctx)
             for pa, ma in ja.items():
                 for pb, mb in jb.items():
                     if a == b and self.layout[pb].start < self.layout[pa].start:
                         continue
                     block = gram(ma, ea.value(ctx).shape, na, h, mb, eb.value(ctx).shape, nb,
-                                 self._buffer(ma) if ma is mb else None)
+                                 known)
                     ctx.add_hess(pa, pb, block)
                     if a != b or pa != pb:
                         ctx.add_hess(pb, pa, block.T)
@@ -244,14 +247,14 @@ class Objective:
                 e.curv(ctx, sum_to_shape(np.asarray(d1[name], dtype=float), e.value(ctx).shape))
         return total
 
-    def _buffer(self, like: np.ndarray) -> np.ndarray | None:
-        """A reusable work array shaped like a data-sized Jacobian (for ``XᵀWX``)."""
-        if like.ndim != 2:
-            return None
-        buf = self._buffers.get(like.shape)
-        if buf is None:
-            buf = self._buffers[like.shape] = np.empty(like.shape)
-        return buf
+    @staticmethod
+    def _weighted(h: np.ndarray, lp: np.ndarray, d1: dict[str, np.ndarray], a: str, b: str,
+                  batch: int, weight: float | np.ndarray | None) -> np.ndarray:
+        """A second derivative broadcast to its full ``batch + event`` shape (and scaled)."""
+        na, nb = np.ndim(d1[a]) - batch, np.ndim(d1[b]) - batch
+        h = np.broadcast_to(h, np.shape(lp) + (np.shape(d1[a])[batch:] if na else ())
+                            + (np.shape(d1[b])[batch:] if nb else ()))
+        return h if weight is None else _per_row(weight, h) * h
 
     def value(self, theta: np.ndarray) -> float:
         """Smooth objective value."""

@@ -79,20 +79,19 @@ class Bernoulli(Family):
         self._link = LINKS[self.param]
 
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
-        e = v[self.param]
-        return np.where(x == 1.0, self._link.lp(e), self._link.lq(e))
+        return self._link.lx(x, v[self.param])
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         e, link = v[self.param], self._link
-        return {self.param: lambda: np.where(x == 1.0, link.dlp(e), link.dlq(e))}
+        return {self.param: lambda: link.dlx(x, e)}
 
     def _hess(self, x: np.ndarray, v: Vals) -> dict[Pair, Thunk]:
         e, link, n = v[self.param], self._link, self.param
-        return {(n, n): lambda: np.where(x == 1.0, link.d2lp(e), link.d2lq(e))}
+        return {(n, n): lambda: link.d2lx(x, e)}
 
     def _ehess(self, v: Vals) -> dict[Pair, Thunk]:
         e, link, n = v[self.param], self._link, self.param
-        return {(n, n): lambda: link.dlp(e) * link.dlq(e)}
+        return {(n, n): lambda: -link.info(e)}
 
     def _sample(self, rng: np.random.Generator, v: Vals, shape: tuple[int, ...]) -> np.ndarray:
         return rng.random(shape) < self._link.p(v[self.param])
@@ -168,7 +167,7 @@ class Binomial(Family):
 
     def _ehess(self, v: Vals) -> dict[Pair, Thunk]:
         n, e, link, k = v["trials"], v[self.param], self._link, self.param
-        return {(k, k): lambda: n * link.dlp(e) * link.dlq(e)}
+        return {(k, k): lambda: -n * link.info(e)}
 
     def _sample(self, rng: np.random.Generator, v: Vals, shape: tuple[int, ...]) -> np.ndarray:
         n = np.broadcast_to(v["trials"], shape).astype(np.int64)
