@@ -81,6 +81,11 @@ class Context:
         self._pvals: dict[str, np.ndarray] = {}
         self.hess = np.zeros((layout.size, layout.size)) if with_hess else None
 
+    def share_cache(self, other: Context) -> None:
+        """Use ``other``'s cached values and Jacobians (it must be at the same ``theta`` on
+        the same data)."""
+        self.values, self.jacs, self._pvals = other.values, other.jacs, other._pvals
+
     def bijector(self, name: str) -> Bijector:
         return self.layout[name].bijector
 

@@ -105,6 +105,7 @@ class Objective:
         self.model, self.data, self.sizes = model, data, sizes
         self.method, self.jacobian = method, jacobian
         self.layout = _layout(model, sizes)
+        self._last: Context | None = None
         self.factors: list[Factor] = []
         self.l1: list[L1Term] = []
         for o in model.observations:
@@ -175,9 +176,8 @@ class Objective:
             or one weight per row of the observed variables (e.g. EM responsibilities); prior
             and Jacobian terms are never scaled.
         """
-        theta = np.asarray(theta, dtype=float)
-        ctx = Context(self.layout, theta, self.data if data is None else data,
-                      with_hess=order >= 2)
+        ctx = self._context(theta, data, with_hess=order >= 2)
+        theta = ctx.theta
         total = 0.0
         grad = np.zeros(self.size) if order >= 1 else None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -279,8 +279,7 @@ class Objective:
     def loglik(self, theta: np.ndarray, data: Mapping[str, np.ndarray] | None = None,
                pointwise: bool = False) -> float | dict[str, np.ndarray]:
         """Σ log p(y | θ) over observed variables (or per variable and row if ``pointwise``)."""
-        ctx = Context(self.layout, np.asarray(theta, dtype=float),
-                      self.data if data is None else data)
+        ctx = self._context(theta, data)
         out = {}
         for f in self.factors:
             if f.kind == "obs":
@@ -339,8 +338,23 @@ class Objective:
         return [f for f in self.factors if f.kind == "obs"]
 
     def data_context(self, theta: np.ndarray, data: Mapping[str, np.ndarray]) -> Context:
-        """A context for evaluating expressions on other data (prediction)."""
-        return Context(self.layout, np.asarray(theta, dtype=float), data)
+        """A context for evaluating expressions on ``data`` (other data: prediction)."""
+        return self._context(theta, data)
+
+    def _context(self, theta: np.ndarray, data: Mapping[str, np.ndarray] | None = None,
+                 with_hess: bool = False) -> Context:
+        """A context at ``theta``. On the bound data it shares the values and Jacobians of the
+        previous one when that was at the same point (a line search's accepted trial, then the
+        fit's log-likelihood and checks at the estimate), so the linear predictor and the like
+        are computed once per point."""
+        theta = np.array(theta, dtype=float)  # a copy: callers may update theirs in place
+        if data is not None and data is not self.data:
+            return Context(self.layout, theta, data, with_hess)
+        ctx = Context(self.layout, theta, self.data, with_hess)
+        if self._last is not None and np.array_equal(self._last.theta, theta):
+            ctx.share_cache(self._last)
+        self._last = ctx
+        return ctx
 
 
 def _per_row(weight: float | np.ndarray, arr: np.ndarray) -> float | np.ndarray:

@@ -90,6 +90,7 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
                 step_size=0.0, shift=0.0)
     converged, message = False, f"reached max_iter={max_iter}"
     it = 0
+    alpha = 0.0
     for it in range(1, max_iter + 1):
         if not np.all(np.isfinite(h)):
             raise ConvergenceError(f"non-finite Hessian at iteration {it}", hist)
@@ -97,11 +98,14 @@ def newton(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         decrement = float(-g @ step)
         final = decrement / 2.0 <= tol * max(1.0, abs(f))
         f_prev = f
+        # after a full step the next full step is almost always accepted too: then evaluate
+        # its derivatives at once; the first step and those after a damped one test the
+        # value first, so a rejected trial costs no Hessian
+        optimistic = alpha == 1.0
         alpha = 1.0
         for halving in range(max_halvings + 1):
             trial = theta + alpha * step
-            # the full step is accepted almost always: evaluate its derivatives at once
-            new = objective.evaluate(trial, 2, hessian) if halving == 0 else \
+            new = objective.evaluate(trial, 2, hessian) if optimistic and halving == 0 else \
                 (objective.value(trial), None, None)
             f_new = new[0]
             if np.isfinite(f_new) and f_new <= f - 1e-4 * alpha * decrement + 1e-12 * abs(f):

@@ -67,14 +67,23 @@ def default_engine(objective: Objective) -> str:
     return "lbfgs"
 
 
+#: Iterations before the separation monitor starts looking. Separation shows as divergence, which
+#: takes many iterations; each look costs a pass over the data, and a converged fit is checked
+#: once more at its end anyway (:func:`run_engine`).
+SEPARATION_GRACE = 5
+
+
 def _separation_monitor(objective: Objective, found: dict[str, list[str]]):
-    """A monitor that runs the separation LP once fitted probabilities reach 0 or 1."""
+    """A monitor that runs the separation LP once fitted probabilities reach 0 or 1 (from
+    iteration :data:`SEPARATION_GRACE` on, or at any iteration when called with ``force``)."""
     factors = [f for f in objective.obs_factors() if binary_predictor(f)]
     if objective.method != "mle" or not factors:
         return None
     checked: set[int] = set()
 
-    def monitor(theta: np.ndarray, iteration: int) -> str | None:
+    def monitor(theta: np.ndarray, iteration: int, force: bool = False) -> str | None:
+        if iteration < SEPARATION_GRACE and not force:
+            return None
         ctx = objective.data_context(theta, objective.data)
         for i, f in enumerate(factors):
             if i in checked:
@@ -113,6 +122,8 @@ def run_engine(objective: Objective, engine: str | None = None, *,
         result = ENGINES[name](objective, theta0, monitor=monitor, **options)
     except TypeError as err:
         raise EngineError(f"engine {name!r} got an unknown option: {err}") from None
+    if monitor is not None and not found:
+        monitor(result.theta, result.n_iter, force=True)
     if found:
         labels = [lab for v in found.values() for lab in v]
         result.separated = labels
