@@ -172,7 +172,8 @@ class Family(Distribution):
             return fit_shape(self._logp(x, v), shape)
         with np.errstate(divide="ignore", invalid="ignore"):
             lp = self._logp(x, v)
-        return fit_shape(np.where(self._in_support(x, v), lp, -np.inf), shape)
+        inside = self._in_support(x, v)
+        return fit_shape(lp if np.all(inside) else np.where(inside, lp, -np.inf), shape)
 
     def dlogp(self, x: np.ndarray, vals: Mapping[str, np.ndarray],
               wrt: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ from probfit.errors import DistributionError
 from probfit.numerics import (
     digamma_diff,
     lgamma_diff,
+    log_factorial,
     log_softmax,
     softmax,
     softplus,
@@ -222,9 +223,9 @@ class Poisson(Family):
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
         if self.param == "rate":
             lam = v["rate"]
-            return special.xlogy(x, lam) - lam - special.gammaln(x + 1.0)
+            return special.xlogy(x, lam) - lam - log_factorial(x)
         eta = v["log_rate"]
-        return x * eta - np.exp(eta) - special.gammaln(x + 1.0)
+        return x * eta - np.exp(eta) - log_factorial(x)
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         if self.param == "rate":
