@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -217,6 +219,31 @@ def test_quasi_complete_separation():
     with pytest.warns(pf.SeparationWarning):
         fit = m.fit({"X": x[:, None], "y": y})
     assert fit.separated
+
+
+@pytest.mark.parametrize("separated", [True, False])
+def test_separation_check_on_many_rows_by_constraint_generation(separated):
+    """Above 2000 rows the separation LP starts from the rows nearest the boundary and adds
+    violated ones; it must reach the same verdict as on the whole data: separated data are
+    caught, and a large, well-determined fit with extreme fitted probabilities is not flagged."""
+    rng = np.random.default_rng(3)
+    n = 6000
+    X = rng.normal(size=(n, 2))
+    eta = 12.0 * X[:, 0] + X[:, 1]
+    y = (eta > 0).astype(float) if separated else \
+        (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    m = logistic()
+    if separated:
+        with pytest.warns(pf.SeparationWarning):
+            fit = m.fit({"X": X, "y": y})
+        assert "w[0]" in fit.separated and "w[1]" in fit.separated
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pf.SeparationWarning)
+            fit = m.fit({"X": X, "y": y})
+        assert fit.converged and not fit.separated
+        assert np.min(np.abs(X @ fit.params["w"] + fit.params["b"])) < 1.0
+        assert np.max(np.abs(X @ fit.params["w"] + fit.params["b"])) > 14.0
 
 
 def test_collinear_columns_are_named():

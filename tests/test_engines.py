@@ -131,11 +131,13 @@ def test_uniform_prior_bounds_the_parameter():
 
 
 def test_glm_newton_memory_is_order_np():
-    """No n×n matrix: peak extra memory of a logistic Newton fit is a few copies of X."""
+    """No n×n matrix and no data-sized copy of X: the design products run over blocks of
+    rows, so a logistic Newton fit (with its separation check and standard errors) allocates
+    less than one more X in all."""
     import tracemalloc
 
     rng = np.random.default_rng(7)
-    n, p = 40_000, 10
+    n, p = 60_000, 50
     X = rng.normal(size=(n, p))
     y = (rng.random(n) < 1 / (1 + np.exp(-X @ np.linspace(-1, 1, p)))).astype(float)
     m = pf.Model("big")
@@ -146,4 +148,4 @@ def test_glm_newton_memory_is_order_np():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert fit.converged
-    assert peak < 6 * X.nbytes, peak / X.nbytes
+    assert peak < X.nbytes, peak / X.nbytes
