@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from scipy import linalg, special
 
-from probfit.compile.context import Context
 from probfit.compile.objective import Objective
 from probfit.contract import contract, gram, is_const
 from probfit.dsl.expr import Expr, Param
@@ -114,7 +113,7 @@ def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> 
     e = f.args[arg]
     if not isinstance(e, Expr) or not e.params or not e.linear or e.params & given:
         return
-    ctx = Context(objective.layout, theta, objective.data)
+    ctx = objective.data_context(theta, objective.data)
     y = objective.data[f.name]
     vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()
             if not (isinstance(v, Expr) and v.params)}
@@ -152,20 +151,23 @@ def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> 
 
 
 def _scale_start(objective: Objective, f, theta: np.ndarray, given: set[str], arg: str) -> None:
-    ctx = Context(objective.layout, theta, objective.data)
+    kind = type(f.dist).__name__
+    scale = {"Normal": "scale", "StudentT": "scale", "Laplace": "scale", "Gamma": "shape"}
+    if not isinstance(f.args.get(scale.get(kind, "")), Param):
+        return
+    ctx = objective.data_context(theta, objective.data)
     y = objective.data[f.name]
     vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
     with np.errstate(all="ignore"):
-        mu = f.dist.mean_of(vals) if type(f.dist).__name__ != "StudentT" else vals["loc"]
-    name, value = None, None
-    kind = type(f.dist).__name__
-    if kind in ("Normal", "StudentT") and isinstance(f.args.get("scale"), Param):
-        name, value = f.args["scale"].name, np.sqrt(np.mean((y - mu) ** 2))
-    elif kind == "Laplace" and isinstance(f.args.get("scale"), Param):
-        name, value = f.args["scale"].name, np.mean(np.abs(y - mu))
-    elif kind == "Gamma" and isinstance(f.args.get("shape"), Param):
-        name, value = f.args["shape"].name, 1.0 / np.mean((y / mu - 1.0) ** 2)
-    if name is None or name in given or not np.isfinite(value) or value <= 0:
+        mu = f.dist.mean_of(vals) if kind != "StudentT" else vals["loc"]
+    name = f.args[scale[kind]].name
+    if kind in ("Normal", "StudentT"):
+        value = np.sqrt(np.mean((y - mu) ** 2))
+    elif kind == "Laplace":
+        value = np.mean(np.abs(y - mu))
+    else:
+        value = 1.0 / np.mean((y / mu - 1.0) ** 2)
+    if name in given or not np.isfinite(value) or value <= 0:
         return
     slot = objective.layout[name]
     theta[slot.slice] = slot.bijector.inverse(np.full(slot.shape, value))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
-from probfit.compile.context import Context
 from probfit.compile.objective import Factor, Objective
 from probfit.dsl.expr import Expr
 
@@ -52,7 +51,7 @@ def separated_coefficients(objective: Objective, f: Factor, theta: np.ndarray) -
     arg = binary_predictor(f)
     if arg is None:
         return []
-    ctx = Context(objective.layout, theta, objective.data)
+    ctx = objective.data_context(theta, objective.data)
     e = f.args[arg]
     shape = e.value(ctx).shape
     jac = e.jac(ctx)
