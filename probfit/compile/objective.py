@@ -34,7 +34,7 @@ from probfit.errors import DataError, SpecError
 from probfit.spec.ir import ModelSpec
 from probfit.transforms.bijectors import bijector_for
 
-__all__ = ["Factor", "L1Term", "Objective", "compile_objective"]
+__all__ = ["Factor", "FlatObjective", "L1Term", "Objective", "compile_objective"]
 
 METHODS = ("mle", "map", "vi")
 
@@ -83,7 +83,29 @@ def compile_objective(spec: ModelSpec | Model, data: Mapping[str, Any], method: 
     return Objective(model, bound, sizes, method, jacobian)
 
 
-class Objective:
+class FlatObjective:
+    """What every objective offers about its flat unconstrained vector, from its ``layout``
+    and its L1 terms ``l1``."""
+
+    layout: Layout
+    l1: list[L1Term]
+
+    @property
+    def size(self) -> int:
+        """Length of the flat unconstrained vector."""
+        return self.layout.size
+
+    @property
+    def smooth(self) -> bool:
+        """True when the objective has no L1 (Laplace or elastic-net prior) terms."""
+        return not self.l1
+
+    def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """Constrained parameter values by name."""
+        return self.layout.unpack(theta)
+
+
+class Objective(FlatObjective):
     """A differentiable objective with named views of its flat parameter vector.
 
     Attributes
@@ -129,21 +151,7 @@ class Objective:
         first = model.observations[0].handle.name
         self.n_obs = int(data[first].shape[0]) if data[first].ndim else 1
 
-    # ------------------------------------------------------------------ basic facts
-    @property
-    def size(self) -> int:
-        """Length of the flat unconstrained vector."""
-        return self.layout.size
-
-    @property
-    def smooth(self) -> bool:
-        """True when the objective has no L1 terms."""
-        return not self.l1
-
-    def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """Constrained parameter values by name."""
-        return self.layout.unpack(theta)
-
+    # ------------------------------------------------------------------ checks
     def _check_observed_support(self) -> None:
         ctx = Context(self.layout, np.zeros(self.size), self.data)
         for f in self.factors:

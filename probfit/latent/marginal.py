@@ -7,13 +7,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from probfit.compile.context import Layout
+from probfit.compile.objective import FlatObjective
 from probfit.errors import EngineError
 from probfit.latent.problem import LatentProblem
 
 __all__ = ["MarginalObjective"]
 
 
-class MarginalObjective:
+class MarginalObjective(FlatObjective):
     """``-Σ_n log Σ_j p(x_n, z_n = j | θ) - log p(θ)`` with its exact gradient.
 
     The gradient comes from Fisher's identity: at the responsibilities ``r = p(z | x, θ)``
@@ -36,20 +37,6 @@ class MarginalObjective:
         self.l1 = problem.objective.l1
         self.method = problem.method
         self.jacobian = problem.objective.jacobian
-
-    @property
-    def size(self) -> int:
-        """Length of the flat unconstrained vector."""
-        return self.layout.size
-
-    @property
-    def smooth(self) -> bool:
-        """True when there are no L1 (Laplace-prior) terms."""
-        return not self.l1
-
-    def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """Constrained parameter values by name."""
-        return self.layout.unpack(theta)
 
     def responsibilities(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         """``(r, loglik)``: membership probabilities ``(n, k)`` and the log-likelihood."""
