@@ -11,7 +11,8 @@ fits Bishop's PRML §10.2 mean-field posterior of the mixture with Dirichlet wei
 Normal–Wishart components. Its priors map onto probfit's declaration
 
     pi ~ Dirichlet(alpha0); Lam ~ Wishart(nu0, W0)
-    mu ~ MultivariateNormal(m0, precision=beta0 * Lam); x ~ MultivariateNormal(mu[z], precision=Lam[z])
+    mu ~ MultivariateNormal(m0, precision=beta0 * Lam)
+    x ~ MultivariateNormal(mu[z], precision=Lam[z])
 
 as ``weight_concentration_prior = alpha0``, ``mean_precision_prior = beta0``,
 ``mean_prior = m0``, ``degrees_of_freedom_prior = nu0`` and ``covariance_prior = W0⁻¹``; its
@@ -44,7 +45,8 @@ rng = np.random.default_rng(20261122)
 means = np.array([[-3.0, 0.0], [2.0, 3.0], [3.0, -2.0]])
 covs = np.array([[[1.0, 0.6], [0.6, 1.0]], [[0.6, -0.3], [-0.3, 0.8]], [[0.4, 0.0], [0.0, 1.5]]])
 sizes = (80, 60, 50)
-x = np.vstack([rng.multivariate_normal(mu, c, n) for mu, c, n in zip(means, covs, sizes)])
+x = np.vstack([rng.multivariate_normal(mu, c, n)
+               for mu, c, n in zip(means, covs, sizes, strict=True)])
 # a rough partition (nearest of three perturbed centres), softened
 centres = means + rng.normal(0.0, 1.0, means.shape)
 labels = np.argmin(((x[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
