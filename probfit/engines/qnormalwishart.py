@@ -11,7 +11,6 @@ Student-t with ``ν_k − d + 1`` degrees of freedom, mean ``m_k`` and covarianc
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 from probfit.compile.context import Layout
 from probfit.distributions import Wishart
@@ -30,8 +29,7 @@ _LOG_2PI = np.log(2.0 * np.pi)
 
 def scale_from_inverse_chol(chol_inv: np.ndarray) -> np.ndarray:
     """``W = C⁻ᵀ C⁻¹`` from the lower Cholesky factors ``C`` of ``W⁻¹``, shape ``(k, d, d)``."""
-    eye = np.eye(chol_inv.shape[-1])
-    inv = np.stack([linalg.solve_triangular(c, eye, lower=True) for c in chol_inv])
+    inv = np.linalg.solve(chol_inv, np.broadcast_to(np.eye(chol_inv.shape[-1]), chol_inv.shape))
     return np.swapaxes(inv, -1, -2) @ inv
 
 
