@@ -233,14 +233,19 @@ def test_cavi_normal_wishart_elbo_is_stationary_and_below_the_marginal_elbo(nw_f
     assert fit.pareto_k < 0.7
 
 
-@settings(max_examples=5, deadline=None)
+def independent_prior(scale):
+    return lambda lam: pf.MultivariateNormal(np.zeros(2), cov=scale**2 * np.eye(2))
+
+
+@settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**16), alpha0=st.floats(0.3, 5.0), beta0=st.floats(0.05, 5.0),
-       extra_df=st.floats(0.1, 5.0), k=st.integers(2, 4))
-def test_cavi_normal_wishart_elbo_never_decreases(seed, alpha0, beta0, extra_df, k):
+       extra_df=st.floats(0.1, 5.0), k=st.integers(2, 4), coupled=st.booleans())
+def test_cavi_normal_wishart_elbo_never_decreases(seed, alpha0, beta0, extra_df, k, coupled):
     rng = np.random.default_rng(seed)
     centres = rng.normal(0.0, 3.0, size=(k, 2))
     x = centres[rng.integers(0, k, 40)] + rng.normal(size=(40, 2))
-    model = nw_mixture(alpha0=alpha0, nu0=1.0 + extra_df, beta0=beta0)
+    model = nw_mixture(alpha0=alpha0, nu0=1.0 + extra_df, beta0=beta0,
+                       mean_prior=None if coupled else independent_prior(1.0 / beta0))
     problem = LatentProblem(model, {"x": x}, "vi", k=k)
     result, state = cavi_normal_wishart(recognise_mixture(problem), problem.objective.layout,
                                         seed=seed, max_iter=100)
@@ -265,6 +270,71 @@ def test_cavi_normal_wishart_monotone_check_raises_on_a_wrong_update(monkeypatch
     monkeypatch.setattr(mod.NormalWishartCAVI, "sweep", bad_sweep)
     with pytest.raises(ConvergenceError, match="decreased"):
         nw_mixture().fit({"x": two_clusters()}, method="vi", engine="cavi", k=2, n_draws=10)
+
+
+@pytest.mark.parametrize("coupled", [True, False])
+def test_one_dimensional_normal_wishart_cavi_is_the_normal_gamma_cavi(coupled):
+    """d = 1: W(w0, nu0) on a 1 x 1 precision is Gamma(nu0/2, rate 1/(2 w0)), so the
+    Normal-Wishart engine must reproduce the (separately verified) Normal-Gamma one, with the
+    coupled prior and with the independent one."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(-2.0, 0.7, 50), rng.normal(2.0, 1.2, 40)])[:, None]
+    nu0, w0, m0, beta0, s0 = 3.0, 0.8, 0.5, 0.4, 3.0
+    a = pf.Model("nw_1d")
+    xa = a.data("x", dims=("n", "d"))
+    pi = a.param("pi", dims=("k",), prior=pf.Dirichlet(0.9))
+    lam = a.param("Lam", dims=("k", "d", "d"), prior=pf.Wishart(nu0, np.array([[w0]])))
+    mu = a.param("mu", dims=("k", "d"), prior=pf.MultivariateNormal(
+        np.array([m0]), precision=beta0 * lam) if coupled else pf.MultivariateNormal(
+        np.array([m0]), cov=np.array([[s0**2]])))
+    z = a.latent("z", pf.Categorical(probs=pi), dims=("n",))
+    a.observe(xa, pf.MultivariateNormal(mu[z], precision=lam[z]))
+    b = pf.Model("ng_1d")
+    xb = b.data("x", dims=("n", "d"))
+    pi = b.param("pi", dims=("k",), prior=pf.Dirichlet(0.9))
+    tau = b.param("tau", dims=("k", "d"), prior=pf.Gamma(nu0 / 2, 1 / (2 * w0)))
+    mu = b.param("mu", dims=("k", "d"), prior=pf.Normal(
+        m0, (beta0 * tau) ** -0.5) if coupled else pf.Normal(m0, s0))
+    z = b.latent("z", pf.Categorical(probs=pi), dims=("n",))
+    b.observe(xb, pf.Normal(mu[z], tau[z] ** -0.5))
+    fa, fb = (mod.fit({"x": x}, method="vi", engine="cavi", k=2, n_draws=50, tol=1e-13)
+              for mod in (a, b))
+    assert fa.n_iter == fb.n_iter
+    assert fa.elbo == pytest.approx(fb.elbo, rel=1e-13)
+    np.testing.assert_allclose(fa.elbo_trace, fb.elbo_trace, rtol=1e-13)
+    np.testing.assert_allclose(fa.responsibilities, fb.responsibilities, atol=1e-13)
+    for got, want in ((fa.params["mu"], fb.params["mu"]), (fa.se["mu"], fb.se["mu"]),
+                      (fa.params["Lam"][..., 0], fb.params["tau"]),
+                      (fa.se["Lam"][..., 0], fb.se["tau"])):
+        np.testing.assert_allclose(got, want, rtol=1e-11)
+
+
+def test_independent_gaussian_wishart_prior_is_fitted_and_stationary():
+    x = two_clusters()
+    fit = nw_mixture(mean_prior=independent_prior(10.0)).fit(
+        {"x": x}, method="vi", engine="cavi", k=2, n_draws=100)
+    assert fit.converged and np.all(np.diff(fit.elbo_trace) >= -1e-10 * abs(fit.elbo))
+    perm = pf.match_components(fit.params["mu"], MEANS)
+    assert np.allclose(fit.params["mu"][perm], MEANS, atol=0.35)
+    assert np.allclose(np.linalg.inv(fit.params["Lam"][perm]), COVS, atol=0.35)
+    # q(mu) is a Gaussian block (block-diagonal over components), q(Lam) a Wishart factor
+    block = fit.q.block
+    assert block.names == ("mu",) and np.allclose(block.cov[:2, 2:], 0.0)
+    plan = recognise_mixture(fit.problem)
+    assert plan.beta0 is None and np.allclose(plan.p0, 0.01 * np.eye(2))
+    state = NormalWishartCAVI(plan, fit.responsibilities)
+    wish = fit.q.factors[0]
+    state.alpha, state.m = fit.q.factors[1].alpha.copy(), block.mean.reshape(2, 2).copy()
+    state.s = np.stack([block.cov[:2, :2], block.cov[2:, 2:]])
+    state.nu, state.chol_inv = wish.df.copy(), np.linalg.cholesky(np.linalg.inv(wish.scale))
+    best = state.elbo()
+    assert best == pytest.approx(fit.elbo, rel=1e-10)
+    for name in ("m", "s", "nu", "chol_inv"):
+        for step in (1e-4, -1e-4):
+            saved = getattr(state, name).copy()
+            setattr(state, name, saved * (1.0 + step))
+            assert state.elbo() <= best + 1e-8, (name, step)
+            setattr(state, name, saved)
 
 
 # ---------------------------------------------------------------------------- the fit
@@ -311,6 +381,8 @@ def test_cavi_normal_wishart_flows_through_arviz_and_diagnostics(nw_fit):
     cal = pf.calibration(fit, n_draws=20, seed=2)
     assert 0.3 < cal.metrics["coverage_50"] < 0.7 and np.isfinite(cal.metrics["log_score"])
     assert pf.convergence_report(fit).elbo_rel_change < 1e-8
+    res = pf.residuals(fit)
+    assert res.var == "x" and np.all(np.isfinite(res.quantile))
 
 
 # ---------------------------------------------------------------------------- refusals
@@ -319,10 +391,11 @@ def test_cavi_normal_wishart_flows_through_arviz_and_diagnostics(nw_fit):
 @pytest.mark.parametrize(("build", "names"), [
     (lambda: nw_mixture(component=lambda mu, lam, z: pf.MultivariateNormal(mu[z], lam[z])),
      ["'x'", "covariance", "Wishart", "precision=Lam[z]"]),
+    (lambda: nw_mixture(mean_prior=lambda lam: pf.Laplace(0.0, 10.0)),
+     ["'mu'", "Laplace", "precision=beta0 * Lam"]),
     (lambda: nw_mixture(mean_prior=lambda lam: pf.MultivariateNormal(np.zeros(2),
-                                                                     10.0 * np.eye(2))),
-     ["'mu'", "MultivariateNormal", "precision=beta0 * Lam"]),
-    (lambda: nw_mixture(mean_prior=lambda lam: pf.Normal(0.0, 10.0)), ["'mu'", "Normal"]),
+                                                                     precision=lam * lam)),
+     ["'mu'", "Lam * Lam", "independent"]),
 ])
 def test_cavi_refuses_non_conjugate_full_covariance_mixtures(build, names):
     with pytest.raises(EngineError, match="engine='advi'") as err:

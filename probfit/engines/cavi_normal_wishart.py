@@ -17,6 +17,12 @@ with ``E[log π_k] = ψ(α_k) − ψ(Σα)`` and ``E[log |Λ_k|] = Σ_i ψ((ν_k
 + log |W_k|``. ``W_k`` is kept as the Cholesky factor ``C_k`` of ``W_k⁻¹``: quadratic forms
 are triangular solves, ``log |W_k| = −2 Σ log diag C_k``, and no matrix is inverted.
 
+With an independent mean prior ``μ_k ~ N(m₀, P₀⁻¹)`` (the conditionally conjugate
+Gaussian–Wishart prior) the factors are ``q(μ_k) = N(m_k, S_k)`` and ``q(Λ_k) = W(W_k, ν_k)``,
+updated in turn: ``S_k⁻¹ = P₀ + N_k ν_k W_k``, ``m_k = S_k (P₀ m₀ + ν_k W_k Σ_n r_nk x_n)``,
+then ``ν_k = ν₀ + N_k``, ``W_k⁻¹ = W₀⁻¹ + Σ_n r_nk (x_n − m_k)(x_n − m_k)ᵀ + N_k S_k``; in
+``log r_nk`` the term ``d/β_k`` becomes ``ν_k tr(W_k S_k)``.
+
 The exact ELBO (PRML eqs. 10.70–10.77) is computed after every sweep by
 :func:`~probfit.engines.cavi.run_sweeps`; each update maximises it in one factor, so a
 decrease beyond ``1e-10`` relative raises :class:`~probfit.errors.ConvergenceError`. The
@@ -31,8 +37,8 @@ from scipy import special
 from probfit.distributions.wishart import wishart_e_logdet, wishart_entropy, wishart_log_norm
 from probfit.engines.advi import VIResult
 from probfit.engines.cavi import run_sweeps
-from probfit.engines.qfamilies import DirichletFactor
-from probfit.engines.qnormalwishart import NormalWishartQ
+from probfit.engines.qfamilies import DirichletFactor, FactorQ, GaussianBlock
+from probfit.engines.qnormalwishart import NormalWishartQ, WishartFactor, scale_from_inverse_chol
 from probfit.errors import EngineError
 from probfit.latent.kmeans import kmeans
 from probfit.latent.normal_wishart import NormalWishartPlan
@@ -73,6 +79,9 @@ class NormalWishartCAVI:
         Dirichlet parameters of ``q(π)``, ``(k,)``.
     beta, m
         ``q(μ_k | Λ_k) = N(m_k, (β_k Λ_k)⁻¹)``: ``beta`` ``(k,)``, ``m`` ``(k, d)``.
+    s
+        With an independent mean prior ``q(μ_k) = N(m_k, S_k)``: the covariances ``(k, d, d)``
+        (``beta`` is then unused).
     nu, chol_inv
         ``q(Λ_k) = W(W_k, ν_k)`` with ``W_k⁻¹ = C_k C_kᵀ``: ``nu`` ``(k,)`` and the lower
         Cholesky factors ``chol_inv`` ``(k, d, d)``.
@@ -91,8 +100,9 @@ class NormalWishartCAVI:
         self._w0_inv_chol = np.linalg.cholesky(self._w0_inv)
         self._w0_logdet = 2.0 * _half_logdet(w0_chol)
         self.alpha = plan.alpha0.copy()
-        self.beta = np.full(k, plan.beta0)
+        self.beta = np.full(k, 1.0 if plan.beta0 is None else plan.beta0)
         self.m = plan.m0.copy()
+        self.s = None if plan.p0 is None else _spd_inverse(plan.p0)
         self.nu = plan.nu0.copy()
         self.chol_inv = self._w0_inv_chol.copy()
 
@@ -119,10 +129,20 @@ class NormalWishartCAVI:
         z = _solve_lower(self.chol_inv, np.swapaxes(diff, -1, -2))  # (k, d, n)
         return np.sum(z * z, axis=1).T
 
+    def _trace_w(self, mats: np.ndarray) -> np.ndarray:
+        """``tr(W_k M_k)`` for SPD ``M_k = A Aᵀ``: ``‖C_k⁻¹ A‖²_F``."""
+        return np.sum(_solve_lower(self.chol_inv, np.linalg.cholesky(mats)) ** 2, axis=(1, 2))
+
+    def _mu_spread(self) -> np.ndarray:
+        """``E[(μ_k − m_k)ᵀ Λ_k (μ_k − m_k)]``: ``d/β_k``, or ``ν_k tr(W_k S_k)``."""
+        if self.s is None:
+            return self.d / self.beta
+        return self.nu * self._trace_w(self.s)
+
     def _row_terms(self) -> np.ndarray:
         """``E[log N(x_n | μ_k, Λ_k⁻¹)]`` as ``(n, k)``."""
         d = self.d
-        e_quad = d / self.beta[None] + self.nu[None] * self._quad(self.plan.x)
+        e_quad = self._mu_spread()[None] + self.nu[None] * self._quad(self.plan.x)
         return 0.5 * self._e_logdet()[None] - 0.5 * d * _LOG_2PI - 0.5 * e_quad
 
     # ------------------------------------------------------------------ updates
@@ -131,9 +151,18 @@ class NormalWishartCAVI:
         p, r, x = self.plan, self.resp, self.plan.x
         nk = r.sum(axis=0)
         self.alpha = p.alpha0 + nk
+        s1 = r.T @ x
+        if p.p0 is None:
+            self._update_coupled(nk, s1)
+        else:
+            self._update_independent(nk, s1)
+        log_rho = self._e_log_pi()[None] + self._row_terms()
+        self.resp = np.exp(log_rho - special.logsumexp(log_rho, axis=1, keepdims=True))
+
+    def _update_coupled(self, nk: np.ndarray, s1: np.ndarray) -> None:
+        p, r, x = self.plan, self.resp, self.plan.x
         self.beta = p.beta0 + nk
         self.nu = p.nu0 + nk
-        s1 = r.T @ x
         safe = np.where(nk > 0.0, nk, 1.0)[:, None]
         xbar = np.where(nk[:, None] > 0.0, s1 / safe, p.m0)
         self.m = (p.beta0 * p.m0 + s1) / self.beta[:, None]
@@ -143,9 +172,26 @@ class NormalWishartCAVI:
             dev = xbar[j] - p.m0[j]
             w_inv[j] = (self._w0_inv[j] + (r[:, j, None] * diff).T @ diff
                         + p.beta0 * nk[j] / (p.beta0 + nk[j]) * np.outer(dev, dev))
+        self._set_w_inv(w_inv)
+
+    def _update_independent(self, nk: np.ndarray, s1: np.ndarray) -> None:
+        p, r, x = self.plan, self.resp, self.plan.x
+        e_lam = self.nu[:, None, None] * scale_from_inverse_chol(self.chol_inv)  # E[Λ_k]
+        prec = p.p0 + nk[:, None, None] * e_lam
+        rhs = (np.einsum("kab,kb->ka", p.p0, p.m0)
+               + np.einsum("kab,kb->ka", e_lam, s1))[:, :, None]
+        chol = np.linalg.cholesky(0.5 * (prec + np.swapaxes(prec, -1, -2)))
+        self.m = np.linalg.solve(np.swapaxes(chol, -1, -2), np.linalg.solve(chol, rhs))[..., 0]
+        self.s = _spd_inverse(prec)
+        self.nu = p.nu0 + nk
+        w_inv = np.empty_like(self._w0_inv)
+        for j in range(nk.size):
+            diff = x - self.m[j]
+            w_inv[j] = self._w0_inv[j] + (r[:, j, None] * diff).T @ diff + nk[j] * self.s[j]
+        self._set_w_inv(w_inv)
+
+    def _set_w_inv(self, w_inv: np.ndarray) -> None:
         self.chol_inv = np.linalg.cholesky(0.5 * (w_inv + np.swapaxes(w_inv, -1, -2)))
-        log_rho = self._e_log_pi()[None] + self._row_terms()
-        self.resp = np.exp(log_rho - special.logsumexp(log_rho, axis=1, keepdims=True))
 
     # ------------------------------------------------------------------ ELBO
     def elbo(self) -> float:
@@ -161,29 +207,56 @@ class NormalWishartCAVI:
                          + np.sum((p.alpha0 - 1.0) * e_log_pi))
         pi_entropy = -float(special.gammaln(self.alpha.sum()) - special.gammaln(self.alpha).sum()
                             + np.sum((self.alpha - 1.0) * e_log_pi))
-        # E[log N(μ_k | m₀, (β₀Λ_k)⁻¹)] and E[log W(Λ_k | W₀, ν₀)]
-        quad_m0 = np.sum(_solve_lower(self.chol_inv, (self.m - p.m0)[:, :, None]) ** 2,
-                         axis=(1, 2))
-        mu_prior = float(np.sum(0.5 * (d * np.log(p.beta0) - d * _LOG_2PI + e_logdet
-                                       - d * p.beta0 / self.beta
-                                       - p.beta0 * self.nu * quad_m0)))
+        mu_prior, mu_entropy = self._mu_terms(e_logdet)
         # tr(W₀⁻¹ W_k) = ‖C_k⁻¹ A‖²_F with W₀⁻¹ = A Aᵀ
         trace = np.sum(_solve_lower(self.chol_inv, self._w0_inv_chol) ** 2, axis=(1, 2))
         lam_prior = float(np.sum(wishart_log_norm(self._w0_logdet, p.nu0, d)
                                  + 0.5 * (p.nu0 - d - 1.0) * e_logdet - 0.5 * self.nu * trace))
-        # −E[log q(μ_k | Λ_k)] and H[q(Λ_k)]
-        mu_entropy = float(np.sum(-0.5 * e_logdet - 0.5 * d * (np.log(self.beta) - _LOG_2PI)
-                                  + 0.5 * d))
         lam_entropy = float(np.sum(wishart_entropy(w_logdet, self.nu, d)))
         return (lik + z_prior + z_entropy + pi_prior + pi_entropy + mu_prior + lam_prior
                 + mu_entropy + lam_entropy)
 
-    def q(self, layout) -> NormalWishartQ:
+    def _mu_terms(self, e_logdet: np.ndarray) -> tuple[float, float]:
+        """``E[log p(μ | ...)]`` and ``−E[log q(μ | ...)]``, summed over components."""
+        p, d = self.plan, self.d
+        dev = (self.m - p.m0)[:, :, None]
+        if self.s is None:  # E[log N(μ_k | m₀, (β₀Λ_k)⁻¹)], −E[log N(μ_k | m_k, (β_kΛ_k)⁻¹)]
+            quad_m0 = np.sum(_solve_lower(self.chol_inv, dev) ** 2, axis=(1, 2))
+            prior = np.sum(0.5 * (d * np.log(p.beta0) - d * _LOG_2PI + e_logdet
+                                  - d * p.beta0 / self.beta - p.beta0 * self.nu * quad_m0))
+            entropy = np.sum(-0.5 * e_logdet - 0.5 * d * (np.log(self.beta) - _LOG_2PI)
+                             + 0.5 * d)
+            return float(prior), float(entropy)
+        # E[log N(μ_k | m₀, P₀⁻¹)] and the entropy of N(m_k, S_k), by Cholesky factors
+        p0_chol = np.linalg.cholesky(p.p0)
+        s_chol = np.linalg.cholesky(self.s)
+        quad = np.sum(np.einsum("kji,kjl->kil", p0_chol, dev) ** 2, axis=(1, 2))
+        trace = np.sum(np.einsum("kji,kjl->kil", p0_chol, s_chol) ** 2, axis=(1, 2))
+        prior = np.sum(_half_logdet(p0_chol) - 0.5 * d * _LOG_2PI - 0.5 * (quad + trace))
+        entropy = np.sum(_half_logdet(s_chol) + 0.5 * d * (1.0 + _LOG_2PI))
+        return float(prior), float(entropy)
+
+    def q(self, layout) -> FactorQ:
         """The factors over the parameters (``q(z)`` is :attr:`resp`)."""
         p = self.plan
+        weights = DirichletFactor(p.weights, self.alpha.copy())
+        if self.s is not None:
+            k, d = self.m.shape
+            cov = np.zeros((k * d, k * d))
+            for j in range(k):
+                cov[j * d:(j + 1) * d, j * d:(j + 1) * d] = self.s[j]
+            return FactorQ(layout, GaussianBlock((p.means,), self.m.reshape(-1), cov),
+                           [WishartFactor(p.precisions, self.nu.copy(),
+                                          scale_from_inverse_chol(self.chol_inv)), weights])
         return NormalWishartQ(layout, p.means, p.precisions, self.m.copy(), self.beta.copy(),
-                              self.nu.copy(), self.chol_inv.copy(),
-                              DirichletFactor(p.weights, self.alpha.copy()))
+                              self.nu.copy(), self.chol_inv.copy(), weights)
+
+
+def _spd_inverse(mats: np.ndarray) -> np.ndarray:
+    """Inverses of SPD matrices ``(k, d, d)`` from their Cholesky factors (``L⁻ᵀ L⁻¹``)."""
+    chol = np.linalg.cholesky(mats)
+    inv_l = np.linalg.solve(chol, np.broadcast_to(np.eye(mats.shape[-1]), mats.shape))
+    return np.swapaxes(inv_l, -1, -2) @ inv_l
 
 
 def cavi_normal_wishart(plan: NormalWishartPlan, layout, *, seed: int | None = 0,

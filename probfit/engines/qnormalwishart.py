@@ -22,7 +22,7 @@ from probfit.engines.qfamilies import (
     forward_many,
 )
 
-__all__ = ["NormalWishartQ", "scale_from_inverse_chol"]
+__all__ = ["NormalWishartQ", "WishartFactor", "scale_from_inverse_chol"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -31,6 +31,34 @@ def scale_from_inverse_chol(chol_inv: np.ndarray) -> np.ndarray:
     """``W = C⁻ᵀ C⁻¹`` from the lower Cholesky factors ``C`` of ``W⁻¹``, shape ``(k, d, d)``."""
     inv = np.linalg.solve(chol_inv, np.broadcast_to(np.eye(chol_inv.shape[-1]), chol_inv.shape))
     return np.swapaxes(inv, -1, -2) @ inv
+
+
+class WishartFactor:
+    """``Wishart(df_k, scale_k)`` over a ``(k, d, d)`` SPD parameter (a :class:`FactorQ` factor).
+
+    Parameters
+    ----------
+    name
+        The parameter.
+    df, scale
+        Degrees of freedom ``(k,)`` and scale matrices ``(k, d, d)``.
+    """
+
+    def __init__(self, name: str, df: np.ndarray, scale: np.ndarray) -> None:
+        self.name, self.df, self.scale = name, df, scale
+        self._dist = Wishart(df, scale)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws, shape ``(n, k, d, d)`` (Bartlett decomposition)."""
+        return self._dist.sample(rng, size=n)
+
+    def logpdf(self, x: np.ndarray) -> np.ndarray:
+        """Log density of draws ``(n, k, d, d)``, summed over components."""
+        return self._dist.logp(x, {}).reshape(x.shape[0], -1).sum(axis=1)
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean ``ν W`` and entrywise sd ``√(ν (W_ab² + W_aa W_bb))``."""
+        return self._dist.mean(), np.sqrt(self._dist.variance())
 
 
 class NormalWishartQ(FactorQ):
