@@ -36,6 +36,7 @@ def _multidigamma(a: np.ndarray, d: int) -> np.ndarray:
 
 
 def _multitrigamma(a: np.ndarray, d: int) -> np.ndarray:
+    """``Σ_{j=1}^{d} ψ'(a + (1 − j)/2)``."""
     a = np.asarray(a, dtype=float)
     return np.sum(special.polygamma(1, a[..., None] - 0.5 * np.arange(d)), axis=-1)
 
@@ -158,10 +159,9 @@ class Wishart(Family):
         ws = np.broadcast_to(v["scale"], (*shape, d, d))
         ok = spd.check(xs)
         safe = np.where(ok[..., None, None], xs, np.eye(d))
-        _, x_logdet = _chol_logdet(safe)
+        x_chol, x_logdet = _chol_logdet(safe)
         w_chol, w_logdet = _chol_logdet(ws)
         # tr(W⁻¹ X) = ‖L_W⁻¹ L_X‖_F² with X = L_X L_Xᵀ
-        x_chol = np.linalg.cholesky(safe)
         z = np.linalg.solve(w_chol, x_chol)
         trace = np.sum(z * z, axis=(-1, -2))
         return (0.5 * (nu - d - 1.0) * x_logdet - 0.5 * trace
