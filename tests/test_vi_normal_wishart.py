@@ -130,6 +130,18 @@ def test_the_declaration_round_trips_through_a_spec():
     assert back.param_decls["Lam"].support.name == "spd"
 
 
+def test_recognise_reads_per_component_priors():
+    """Per-component Wishart scales (k, d, d) and df (k,) survive the complete-data spec."""
+    w0 = np.stack([np.eye(2), np.array([[2.0, 0.5], [0.5, 1.0]])])
+    model = nw_mixture(w0=w0, nu0=np.array([3.0, 5.0]), m0=(1.0, -1.0), beta0=0.25)
+    plan = recognise_mixture(LatentProblem(model, {"x": two_clusters(n0=5, n1=5)}, "vi", k=2))
+    assert isinstance(plan, NormalWishartPlan)
+    assert (plan.weights, plan.means, plan.precisions) == ("pi", "mu", "Lam")
+    assert np.array_equal(plan.w0, w0) and np.array_equal(plan.nu0, [3.0, 5.0])
+    assert np.array_equal(plan.m0, [[1.0, -1.0]] * 2) and plan.beta0 == 0.25
+    assert plan.p0 is None and plan.x.shape == (10, 2)
+
+
 # ---------------------------------------------------------------------------- exact posterior
 
 
