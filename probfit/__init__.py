@@ -25,6 +25,7 @@ from probfit.distributions import (
     Poisson,
     StudentT,
     Uniform,
+    Wishart,
 )
 from probfit.dsl import (
     Expr,
@@ -73,6 +74,7 @@ __all__ += ["CVResult", "ElasticNet", "Explanation", "PathResult", "cv", "explai
 __all__ += ["LatentFit", "Mixture", "MultivariateNormal", "align_components",
             "match_components"]
 __all__ += ["LatentVIFit"]
+__all__ += ["Wishart"]
 __all__ += ["Calibration", "Comparison", "ConvergenceReport", "Residuals", "calibration",
             "compare", "convergence_report", "residuals", "simulate"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 import probfit.distributions as D
 from probfit.errors import DataError, DistributionError
@@ -256,6 +256,37 @@ def _mvn(d: st.DataObject) -> Point:
     return point(dist, x, {"value": "real", "loc": "real", "cov": "real"}, logp=logp)
 
 
+def _spd(d: st.DataObject, k: int) -> np.ndarray:
+    a = np.array([[real(d, -1.0, 1.0) for _ in range(k)] for _ in range(k)])
+    return a @ a.T + pos(d, 0.3, 3.0) * np.eye(k)
+
+
+def _mvn_precision(d: st.DataObject) -> Point:
+    k = d.draw(st.integers(1, 3))
+    dist = D.MultivariateNormal([real(d) for _ in range(k)], precision=_spd(d, k))
+    x = [real(d, -4.0, 4.0) for _ in range(k)]
+
+    def logp(x: np.ndarray, v: dict[str, np.ndarray]) -> np.ndarray:
+        r = x - v["loc"]
+        return (-0.5 * k * np.log(2 * np.pi) + 0.5 * np.linalg.slogdet(v["precision"])[1]
+                - 0.5 * r @ v["precision"] @ r)
+    return point(dist, x, {"value": "real", "loc": "real", "precision": "real"}, logp=logp)
+
+
+def _wishart(d: st.DataObject) -> Point:
+    k = d.draw(st.integers(1, 3))
+    dist = D.Wishart(k - 1.0 + pos(d, 0.3, 8.0), _spd(d, k))
+    x = _spd(d, k)
+
+    # matrix derivatives are in free (non-symmetric) coordinates: the general formula
+    def logp(x: np.ndarray, v: dict[str, np.ndarray]) -> np.ndarray:
+        nu, w = v["df"], v["scale"]
+        return (0.5 * (nu - k - 1.0) * np.linalg.slogdet(x)[1]
+                - 0.5 * np.trace(np.linalg.solve(w, x)) - 0.5 * nu * k * np.log(2.0)
+                - 0.5 * nu * np.linalg.slogdet(w)[1] - special.multigammaln(0.5 * nu, k))
+    return point(dist, x, {"value": "real", "df": "pos", "scale": "real"}, logp=logp)
+
+
 GRADIENT_CASES: dict[str, Callable[[st.DataObject], Point]] = {
     "Normal": _normal,
     "StudentT": _student,
@@ -270,6 +301,8 @@ GRADIENT_CASES: dict[str, Callable[[st.DataObject], Point]] = {
     "Dirichlet": _dirichlet(False),
     "Dirichlet-symmetric": _dirichlet(True),
     "MultivariateNormal": _mvn,
+    "MultivariateNormal-precision": _mvn_precision,
+    "Wishart": _wishart,
     **{f"Bernoulli-{link}": _bernoulli(link) for link in LINKS},
     **{f"Binomial-{link}": _binomial(link) for link in LINKS},
     **{f"Poisson-{p}": _poisson(p) for p in ("rate", "log_rate")},
@@ -611,6 +644,12 @@ def _scipy_cases(rng: np.random.Generator) -> list[tuple[str, D.Distribution, np
     xv = rng.normal(size=(n, 3)) * 2.0
     out.append(("MultivariateNormal", D.MultivariateNormal(loc, cov), xv,
                 stats.multivariate_normal(loc, cov).logpdf(xv)))
+    out.append(("MultivariateNormal-precision",
+                D.MultivariateNormal(loc, precision=np.linalg.inv(cov)), xv,
+                stats.multivariate_normal(loc, cov).logpdf(xv)))
+    ws = stats.wishart(4.5, cov).rvs(n, random_state=1)
+    out.append(("Wishart", D.Wishart(4.5, cov), ws, stats.wishart(4.5, cov).logpdf(
+        np.moveaxis(ws, 0, -1))))
     return out
 
 
@@ -650,6 +689,8 @@ MOMENT_CASES = [
     D.Categorical(probs=np.array([0.2, 0.5, 0.3])),
     D.Dirichlet(np.array([[0.5, 1.0, 2.0], [3.0, 3.0, 1.0]])),
     D.MultivariateNormal(np.array([1.0, -2.0]), np.array([[2.0, 0.6], [0.6, 0.5]])),
+    D.MultivariateNormal(np.array([1.0, -2.0]), precision=np.array([[2.0, 0.6], [0.6, 0.5]])),
+    D.Wishart(np.array([3.5, 6.0]), np.array([[2.0, 0.6], [0.6, 0.5]])),
 ]
 
 

@@ -141,7 +141,7 @@ def _marginal(term: ObsTerm) -> Any:
     """Frozen scipy distribution of each element of ``term`` (MVN: per-coordinate marginals)."""
     if type(term.dist).__name__ == "MultivariateNormal":
         loc = np.asarray(term.vals["loc"], dtype=float)
-        cov = np.asarray(term.vals["cov"], dtype=float)
+        cov = np.asarray(term.dist.cov_of(term.vals), dtype=float)
         sd = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
         return stats.norm(*np.broadcast_arrays(loc, sd))
     return frozen(term.dist, term.vals)

@@ -28,6 +28,7 @@ from probfit.distributions.discrete import (
 from probfit.distributions.multivariate import Dirichlet
 from probfit.distributions.mvn import MultivariateNormal
 from probfit.distributions.penalized import ElasticNet
+from probfit.distributions.wishart import Wishart
 
 __all__ = [
     "Bernoulli",
@@ -48,5 +49,6 @@ __all__ = [
     "Poisson",
     "StudentT",
     "Uniform",
+    "Wishart",
     "constraints",
 ]

@@ -144,9 +144,13 @@ class Model:
             if not isinstance(prior, Distribution):
                 raise SpecError(f"param {name!r}: prior must be a probfit distribution, "
                                 f"got {type(prior).__name__}")
-            if prior.event_ndim == 1 and len(dims_t) != 1:
+            vector_batch = prior.support.name == "real_vector" and len(dims_t) >= 1
+            if prior.event_ndim == 1 and len(dims_t) != 1 and not vector_batch:
                 raise SpecError(f"param {name!r}: a {type(prior).__name__} prior needs a 1-d "
                                 f"parameter, got dims {dims_t}")
+            if prior.event_ndim == 2 and (len(dims_t) < 2 or dims_t[-1] != dims_t[-2]):
+                raise SpecError(f"param {name!r}: a {type(prior).__name__} prior needs square "
+                                f"matrices, dims like ('k', 'd', 'd'), got dims {dims_t}")
         init_arr = None
         if init is not None:
             init_arr = np.asarray(init, dtype=float)

@@ -14,7 +14,9 @@ with numeric prior arguments (scalars or arrays broadcasting to the parameter's 
 conjugate Normal–Gamma coupling (PRML §10.2) ``mu ~ Normal(m0, (beta0 * tau) ** -0.5)``
 (``beta0`` a positive number; ``tau ** -0.5`` means ``beta0 = 1``). Anything else raises
 :class:`~probfit.errors.EngineError` naming the node and the prior that break conjugacy and
-suggesting ``engine="advi"``.
+suggesting ``engine="advi"``. The full-covariance mixture with ``x ~ MultivariateNormal(mu[z],
+precision=Lam[z])`` and Normal–Wishart priors is recognised by
+:mod:`probfit.latent.normal_wishart`.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from probfit.compile.conjugacy import _precision
-from probfit.distributions import Categorical, Dirichlet, Gamma, Normal
+from probfit.distributions import Categorical, Dirichlet, Gamma, MultivariateNormal, Normal
 from probfit.dsl.expr import Const, Expr, Mul, Param
 from probfit.errors import EngineError
+from probfit.latent.normal_wishart import NormalWishartPlan, recognise_normal_wishart
 from probfit.latent.problem import LatentProblem
 
 __all__ = ["MixturePlan", "recognise_mixture"]
@@ -85,8 +88,13 @@ def _numeric_prior(problem: LatentProblem, name: str, kind: type, label: str) ->
     return {k: np.asarray(v, dtype=float) for k, v in prior.args.items()}
 
 
-def recognise_mixture(problem: LatentProblem) -> MixturePlan:
+def recognise_mixture(problem: LatentProblem) -> MixturePlan | NormalWishartPlan:
     """The :class:`MixturePlan` of ``problem``, or a refusal.
+
+    A ``MultivariateNormal`` likelihood is handed to
+    :func:`~probfit.latent.normal_wishart.recognise_normal_wishart` (full covariances,
+    Normal–Wishart components), which returns a
+    :class:`~probfit.latent.normal_wishart.NormalWishartPlan`.
 
     Parameters
     ----------
@@ -112,11 +120,13 @@ def recognise_mixture(problem: LatentProblem) -> MixturePlan:
                           f"got {[o.handle.name for o in model.observations]}{_ADVICE}")
     obs = model.observations[0]
     xname = obs.handle.name
+    if isinstance(obs.dist, MultivariateNormal):
+        return recognise_normal_wishart(problem, weights, alpha0)
     if not isinstance(obs.dist, Normal):
         raise EngineError(f"CAVI for a Gaussian mixture needs {xname!r} ~ Normal(mu[{latent}], "
-                          f"tau[{latent}] ** -0.5) (diagonal components; full covariances "
-                          f"with a Wishart prior are not supported), got {obs.dist!r}"
-                          f"{_ADVICE}")
+                          f"tau[{latent}] ** -0.5) (diagonal components) or "
+                          f"MultivariateNormal(mu[{latent}], precision=Lam[{latent}]) (full "
+                          f"covariances, Wishart prior on Lam), got {obs.dist!r}{_ADVICE}")
     loc, scale = obs.dist.args["loc"], obs.dist.args["scale"]
     means = problem.indexed_param(loc)
     if means is None:

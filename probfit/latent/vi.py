@@ -22,10 +22,12 @@ import numpy as np
 
 from probfit.engines.advi import advi
 from probfit.engines.cavi_mixture import cavi_mixture
+from probfit.engines.cavi_normal_wishart import cavi_normal_wishart
 from probfit.engines.em import kmeans_start
 from probfit.errors import DataError, EngineError
 from probfit.latent.conjugacy import recognise_mixture
 from probfit.latent.marginal import MarginalObjective
+from probfit.latent.normal_wishart import NormalWishartPlan
 from probfit.latent.problem import LatentProblem
 from probfit.results.vi import N_DRAWS, VIFit
 
@@ -249,12 +251,15 @@ def fit_latent_cavi(problem: LatentProblem, *, coords: Mapping[str, Any] | None 
         Draws from ``q`` kept by the fit (Monte Carlo ELBO of the marginal, Pareto k̂,
         intervals).
     **options
-        Passed to :func:`~probfit.engines.cavi_mixture.cavi_mixture` (``max_iter``, ``tol``).
+        Passed to :func:`~probfit.engines.cavi_mixture.cavi_mixture` (``max_iter``, ``tol``),
+        or for ``MultivariateNormal`` components with a Wishart prior on the precision to
+        :func:`~probfit.engines.cavi_normal_wishart.cavi_normal_wishart` (also ``resp0``).
 
     Returns
     -------
     LatentVIFit
-        ``elbo`` is the exact ELBO of ``q(z) q(π) q(μ) q(τ)``; ``responsibilities`` is ``q(z)``.
+        ``elbo`` is the exact ELBO of ``q(z) q(π) q(μ) q(τ)`` (``q(μ, Λ)`` for Normal–Wishart
+        components); ``responsibilities`` is ``q(z)``.
 
     Raises
     ------
@@ -264,8 +269,9 @@ def fit_latent_cavi(problem: LatentProblem, *, coords: Mapping[str, Any] | None 
     """
     plan = recognise_mixture(problem)
     target = MarginalVIObjective(problem)
+    engine = cavi_normal_wishart if isinstance(plan, NormalWishartPlan) else cavi_mixture
     try:
-        result, state = cavi_mixture(plan, target.layout, seed=seed, **options)
+        result, state = engine(plan, target.layout, seed=seed, **options)
     except TypeError as err:
         raise EngineError(f"engine 'cavi' got an unknown option: {err}") from None
     return LatentVIFit(problem, target, result, coords=coords, n_draws=n_draws, seed=seed,

@@ -167,7 +167,7 @@ def _row0(term: Any, grid: np.ndarray) -> np.ndarray:
 def _mean_cov(term: Any) -> tuple[np.ndarray, np.ndarray]:
     if type(term.dist).__name__ == "MultivariateNormal":
         loc = np.asarray(term.vals["loc"], dtype=float)
-        cov = np.asarray(term.vals["cov"], dtype=float)
+        cov = np.asarray(term.dist.cov_of(term.vals), dtype=float)
         return loc.reshape(-1, loc.shape[-1])[0], cov.reshape(-1, *cov.shape[-2:])[0]
     from probfit.diagnostics.mixture import _marginal
 

@@ -31,7 +31,7 @@ from probfit.errors import SpecError
 __all__ = ["DataSpec", "DistSpec", "LatentSpec", "ModelSpec", "ObserveSpec", "ParamSpec",
            "load_spec"]
 
-ArgValue = float | str | list[float] | list[list[float]]
+ArgValue = float | str | list[float] | list[list[float]] | list[list[list[float]]]
 
 
 class _Strict(BaseModel):
