@@ -38,7 +38,8 @@ class VIFit(Fit):
         :class:`~probfit.engines.qfamilies.FactorQ`).
     elbo
         The final ELBO (the exact one for CAVI, the Gauss–Hermite one for the quadrature
-        engine; a Monte Carlo estimate on ``n_draws`` draws for ADVI) and :attr:`elbo_trace`, one value per iteration.
+        engine; a Monte Carlo estimate on ``n_draws`` draws for ADVI) and :attr:`elbo_trace`,
+        one value per iteration.
     log_weights
         ``log p − log q`` on the ``n_draws`` draws (their mean is :attr:`elbo_mc`).
     pareto_k
