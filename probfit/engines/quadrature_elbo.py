@@ -54,7 +54,7 @@ def quadrature_refusal(objective: Objective) -> str | None:
     for s in objective.layout:
         if not s.bijector.is_identity():
             support = objective.model.param_decls[s.name].support
-            return (f"param {s.name!r} is constrained (support {support}); the quadrature "
+            return (f"param {s.name!r} is constrained ({support.describe()}); the quadrature "
                     f"engine needs every parameter unconstrained (real); {_ADVI}")
     if GLMView.of(objective) is None:
         return _not_glm(objective)
@@ -76,8 +76,8 @@ def quadrature_refusal(objective: Objective) -> str | None:
         covered[p.index] = True
     if not covered.all():
         label = objective.layout.labels()[int(np.argmin(covered))]
-        return (f"{label} enters neither the linear predictor nor a prior, so its posterior is "
-                "improper; give it a prior or remove it")
+        return (f"{label!r} enters neither the linear predictor nor a prior, so its posterior "
+                "is improper; give it a prior or remove it")
     return None
 
 
@@ -315,6 +315,21 @@ class QuadratureELBO:
         g_chol = np.tril(2.0 * (self.jac.T @ (lik.d_var[:, None] * a))
                          + 2.0 * pri.d_var[:, None] * chol)
         return value, g_mean, g_chol
+
+    def fullrank(self, mean: np.ndarray, chol: np.ndarray
+                 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """ELBO of ``q = N(mean, L Lᵀ)`` with the pieces of its stationarity conditions:
+        ``∂/∂mean``, ``∂²/∂mean²`` and ``G = ∂E_q[log p]/∂C`` (symmetric; the ELBO's gradient
+        in ``C`` is ``G + ½ C⁻¹``, zero at the optimum)."""
+        d = self.size
+        a = self.jac @ chol
+        lik = self.likelihood(self.jac @ mean + self.offset, np.einsum("ij,ij->i", a, a), 2)
+        pri = self.prior(mean, np.einsum("ij,ij->i", chol, chol), 2)
+        entropy = 0.5 * d * (1.0 + _LOG_2PI) + float(np.sum(np.log(np.diag(chol))))
+        value = float(np.sum(lik.value)) + float(pri.value) + entropy
+        h_mean, (g_mean,) = weighted_gram(self.jac, lik.d_mumu, (lik.d_mu,))
+        g_cov = weighted_gram(self.jac, lik.d_var)[0] + np.diag(pri.d_var)
+        return (value, g_mean + pri.d_mu, h_mean + np.diag(pri.d_mumu), g_cov)
 
     def elbo(self, mean: np.ndarray, chol: np.ndarray, nodes: int | None = None) -> float:
         """The ELBO of ``q = N(mean, L Lᵀ)`` (any lower-triangular ``L`` with positive

@@ -50,7 +50,7 @@ NEWTON_MAX_PARAMS = 1000
 #: that varies on the scale of a posterior sd moves the optimum by about ``ε`` posterior sds.
 QUADRATURE_WARN = 1e-3
 
-OPTIMIZERS = ("newton", "lbfgs")
+OPTIMIZERS = ("newton", "fixed-point", "lbfgs")
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -109,9 +109,10 @@ def quadrature(objective: Objective, theta0: np.ndarray, *, family: str = "meanf
         raise EngineError(f"family must be one of {FAMILIES}, got {family!r}")
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise EngineError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if family == "fullrank" and optimizer == "newton":
-        raise EngineError("optimizer='newton' is for family='meanfield'; full-rank q is "
-                          "fitted by optimizer='lbfgs'")
+    if (family, optimizer) in (("fullrank", "newton"), ("meanfield", "fixed-point")):
+        raise EngineError(f"optimizer={optimizer!r} does not fit family={family!r}; "
+                          "mean-field takes 'newton' or 'lbfgs', full-rank 'fixed-point' or "
+                          "'lbfgs'")
     for name, value, low in (("nodes", nodes, 2), ("max_iter", max_iter, 1)):
         if not isinstance(value, (int, np.integer)) or value < low:
             raise EngineError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -124,7 +125,8 @@ def quadrature(objective: Objective, theta0: np.ndarray, *, family: str = "meanf
     d = objective.size
     mode, hess = _laplace(objective, np.asarray(theta0, dtype=float), warm_start)
     if optimizer is None:
-        optimizer = "newton" if family == "meanfield" and d <= NEWTON_MAX_PARAMS else "lbfgs"
+        optimizer = ("fixed-point" if family == "fullrank" else
+                     "newton" if d <= NEWTON_MAX_PARAMS else "lbfgs")
     if family == "meanfield":
         sd0 = _diagonal_sd(hess, d, init_scale)
         if optimizer == "newton":
@@ -132,8 +134,8 @@ def quadrature(objective: Objective, theta0: np.ndarray, *, family: str = "meanf
         else:
             fitted = _lbfgs_meanfield(elbo, mode, sd0, max_iter, tol, gtol)
     else:
-        packing = _Packing(mode, _covariance_factor(hess, d, init_scale), True)
-        fitted = _lbfgs_fullrank(elbo, packing, max_iter, tol, gtol)
+        fitted = _fullrank(elbo, mode, _covariance_factor(hess, d, init_scale), optimizer,
+                           max_iter, tol, gtol)
     mean, chol, final, history, converged, n_iter, message = fitted
     error = abs(elbo.elbo(mean, chol, 2 * nodes) - final)
     message += (f"; {nodes} Gauss–Hermite nodes, quadrature error estimate "
@@ -249,6 +251,66 @@ def _lbfgs_meanfield(elbo: QuadratureELBO, mode: np.ndarray, sd0: np.ndarray, ma
                                                                tol, gtol)
     lam = unpack(z)
     return lam[:d], np.diag(np.exp(lam[d:])), final, history, converged, n_iter, message
+
+
+def _fixed_point_fullrank(elbo: QuadratureELBO, mean: np.ndarray, chol: np.ndarray,
+                          max_iter: int, tol: float, gtol: float):
+    """Iterate the full-rank stationarity conditions: a Newton step in the mean and
+    ``C ← −½ G⁻¹`` (see :meth:`QuadratureELBO.fullrank`), exact in one step for a Gaussian
+    likelihood. Stops converged when the ELBO changed by at most ``tol · max(1, |ELBO|)`` and
+    the gradient in coordinates scaled by the current factor is at most
+    ``gtol · max(1, |ELBO|)``. When a step would lower the ELBO or leave the positive-definite
+    cone it returns ``(None, (mean, chol, history))`` at the last accepted ``q``, from where
+    L-BFGS takes over."""
+    history = History()
+    with np.errstate(over="ignore", invalid="ignore"):
+        f, g_mean, h_mean, g_cov = elbo.fullrank(mean, chol)
+    f_prev = np.inf
+    for it in range(max_iter + 1):
+        g_chol = np.tril(2.0 * g_cov @ chol)
+        g_z = _Packing(mean, chol, True).grad(np.zeros(2 * mean.size + mean.size * (
+            mean.size - 1) // 2), g_mean, g_chol)
+        gmax = float(np.max(np.abs(g_z)))
+        history.record(elbo=f, grad_norm=gmax)
+        scale = max(1.0, abs(f))
+        if abs(f - f_prev) <= tol * scale and gmax <= gtol * scale:
+            return (mean, chol, f, history, True, it,
+                    "fixed point: converged (ELBO change and gradient below tol)")
+        if it == max_iter:
+            break
+        try:
+            step = linalg.cho_solve(linalg.cho_factor(-h_mean), g_mean)
+            new_chol = linalg.cholesky(linalg.inv(-2.0 * g_cov), lower=True)
+        except (linalg.LinAlgError, ValueError):
+            return None, (mean, chol, history)
+        new_mean = mean + step
+        with np.errstate(over="ignore", invalid="ignore"):
+            new = elbo.fullrank(new_mean, new_chol)
+        if not (np.isfinite(new[0]) and new[0] >= f - 1e-12 * scale):
+            return None, (mean, chol, history)
+        f_prev, (f, g_mean, h_mean, g_cov) = f, new
+        mean, chol = new_mean, new_chol
+    return (mean, chol, f, history, False, max_iter,
+            f"fixed point: reached max_iter={max_iter}")
+
+
+def _fullrank(elbo: QuadratureELBO, mean: np.ndarray, chol: np.ndarray, optimizer: str,
+              max_iter: int, tol: float, gtol: float):
+    """The fixed point, continued by L-BFGS if it cannot make progress (or L-BFGS alone)."""
+    prefix = History()
+    if optimizer == "fixed-point":
+        out = _fixed_point_fullrank(elbo, mean, chol, max_iter, tol, gtol)
+        if out[0] is not None:
+            return out
+        mean, chol, prefix = out[1]
+    fitted = _lbfgs_fullrank(elbo, _Packing(mean, chol, True), max_iter, tol, gtol)
+    if not len(prefix):
+        return fitted
+    history = History()
+    for row in prefix.rows() + fitted[3].rows()[1:]:
+        history.record(**row)
+    return (*fitted[:3], history, fitted[4], len(history) - 1,
+            f"fixed point, then {fitted[6]}")
 
 
 def _lbfgs_fullrank(elbo: QuadratureELBO, packing: _Packing, max_iter: int, tol: float,
