@@ -36,8 +36,8 @@ __all__ = ["QuadratureELBO", "quadrature_refusal"]
 _LOG_2PI = np.log(2.0 * np.pi)
 _SQRT_HALF = np.sqrt(0.5)
 
-#: Design entries per block of :func:`_cross_gram`.
-_BLOCK_ELEMENTS = 1 << 16
+#: Design entries per block of :func:`_meanfield_blocks`.
+_BLOCK_ELEMENTS = 1 << 15
 
 #: Node evaluations (rows × nodes) per chunk of the likelihood: the chunk's work arrays
 #: (256 KB each) stay in cache between the elementwise passes.
@@ -155,16 +155,23 @@ def _laplace_prior(mu: np.ndarray, var: np.ndarray, loc: np.ndarray, scale: np.n
                      k * phi2 * z * z / sd, sd)
 
 
-def _cross_gram(a: np.ndarray, h: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``Aᵀ diag(h) B`` in blocks of rows (small BLAS calls that stay in cache, like
-    :func:`~probfit.contract.weighted_gram`)."""
-    n = a.shape[0]
-    rows = max(1, min(n, _BLOCK_ELEMENTS // max(a.shape[1] + b.shape[1], 1)))
-    out = np.zeros((a.shape[1], b.shape[1]))
+def _meanfield_blocks(jac: np.ndarray, jac2: np.ndarray, a: np.ndarray, b: np.ndarray,
+                      c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Jᵀ diag(a) J``, ``Jᵀ diag(b) J2`` and ``J2ᵀ diag(c) J2`` in one pass over blocks of
+    rows (two small BLAS calls per block, on rows that stay in cache)."""
+    n, d = jac.shape
+    rows = max(1, min(n, _BLOCK_ELEMENTS // max(2 * d, 1)))
+    top, h_uu = np.zeros((d, 2 * d)), np.zeros((d, d))
+    work = np.empty((rows, 2 * d))
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        out += a[start:stop].T @ (h[start:stop, None] * b[start:stop])
-    return out
+        j, j2, w = jac[start:stop], jac2[start:stop], work[: stop - start]
+        np.multiply(j, a[start:stop, None], out=w[:, :d])
+        np.multiply(j2, b[start:stop, None], out=w[:, d:])
+        top += j.T @ w
+        np.multiply(j2, c[start:stop, None], out=w[:, :d])
+        h_uu += j2.T @ w[:, :d]
+    return top[:, :d], top[:, d:], h_uu
 
 
 class QuadratureELBO:
@@ -284,13 +291,13 @@ class QuadratureELBO:
             g_m = jac.T @ lik.d_mu + pri.d_mu
             g_u = jac2.T @ lik.d_var + pri.d_var
             return elbo, np.concatenate([g_m, 2.0 * u * g_u + 1.0]), None
-        h_mm, (g_m,) = weighted_gram(jac, lik.d_mumu, (lik.d_mu,))
-        h_uu, (g_u,) = weighted_gram(jac2, lik.d_varvar, (lik.d_var,))
-        g_m, g_u = g_m + pri.d_mu, g_u + pri.d_var
+        g_m = jac.T @ lik.d_mu + pri.d_mu
+        g_u = jac2.T @ lik.d_var + pri.d_var
         grad = np.concatenate([g_m, 2.0 * u * g_u + 1.0])
         two_u = 2.0 * u
+        h_mm, h_mu, h_uu = _meanfield_blocks(jac, jac2, lik.d_mumu, lik.d_muvar, lik.d_varvar)
         h_mm += np.diag(pri.d_mumu)
-        h_mu = _cross_gram(jac, lik.d_muvar, jac2) + np.diag(pri.d_muvar)
+        h_mu += np.diag(pri.d_muvar)
         h_uu += np.diag(pri.d_varvar)
         h_mr = h_mu * two_u
         h_rr = two_u[:, None] * h_uu * two_u + np.diag(2.0 * two_u * g_u)
