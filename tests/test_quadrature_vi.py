@@ -348,6 +348,13 @@ def test_refuses_non_glm_likelihoods():
         m.observe(yh, pf.Normal(Xh @ w, pf.exp(m.param("log_s", prior=pf.Normal(0, 1)))))
         return m, data
 
+    def bounded_argument():
+        m, data, Xh, yh, w = _base()
+        m.observe(yh, pf.Bernoulli(p=Xh @ w))
+        return m, data
+
+    msg = _refusal(bounded_argument)
+    assert "argument 'p'" in msg and "a link" in msg and "engine='advi'" in msg
     msg = _refusal(nonlinear)
     assert "not linear" in msg and "X @ w + b" in msg and "engine='advi'" in msg
     msg = _refusal(two_arguments)

@@ -56,8 +56,14 @@ def quadrature_refusal(objective: Objective) -> str | None:
             support = objective.model.param_decls[s.name].support
             return (f"param {s.name!r} is constrained ({support.describe()}); the quadrature "
                     f"engine needs every parameter unconstrained (real); {_ADVI}")
-    if GLMView.of(objective) is None:
+    view = GLMView.of(objective)
+    if view is None:
         return _not_glm(objective)
+    domain = view.factor.dist.domains.get(view.arg)
+    if domain is not None and (domain.lower is not None or domain.upper is not None):
+        return (f"argument {view.arg!r} of the likelihood of {view.factor.name!r} must be "
+                f"{domain.describe()}, but a Gaussian q puts the linear predictor on the whole "
+                "real line; use a link (e.g. logit=, log_rate=) or engine='advi'")
     for f in objective.factors:
         if f.kind != "prior":
             continue
@@ -95,8 +101,11 @@ def _not_glm(objective: Objective) -> str:
                      f"{list(wrt)}")
         elif f.dist.event_ndim != 0:
             found = f"the likelihood of {f.name!r} is multivariate ({type(f.dist).__name__})"
-        else:
+        elif not f.expr_of(wrt[0]).linear:
             found = f"argument {wrt[0]!r} of the likelihood of {f.name!r} is not linear"
+        else:
+            found = (f"argument {wrt[0]!r} of the likelihood of {f.name!r} is not one value "
+                     "per row")
     return f"{need}; {found}; {_ADVI}"
 
 

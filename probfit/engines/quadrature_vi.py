@@ -11,8 +11,11 @@ second-order or quasi-Newton methods instead of stochastic gradients:
 * mean-field ``q = N(m, diag(s²))``: damped Newton (:func:`~probfit.engines.newton.newton`:
   Armijo backtracking, Hessian shifted to be positive definite when needed) in
   ``(m, log s)``, for up to :data:`NEWTON_MAX_PARAMS` parameters; L-BFGS beyond;
-* full-rank ``q = N(m, L Lᵀ)``: L-BFGS on ``(m, log diag L, strict lower L)``, preconditioned
-  by the starting ``q`` exactly as ADVI is (:class:`~probfit.engines.advi._Packing`).
+* full-rank ``q = N(m, L Lᵀ)``: the fixed point of the stationarity conditions (a Newton step
+  in ``m``, ``C ← −½ G⁻¹`` with ``G = ∂E_q[log p]/∂C``; exact in one step for a Normal
+  likelihood), accepted while the ELBO does not decrease; otherwise (or with
+  ``optimizer="lbfgs"``) L-BFGS on ``(m, log diag L, strict lower L)``, preconditioned by the
+  current ``q`` exactly as ADVI is (:class:`~probfit.engines.advi._Packing`).
 
 By default ``q`` starts at the Laplace approximation (the mode of the log joint found by
 Newton, with the inverse Hessian as covariance, its diagonal precision for mean-field). After
@@ -76,17 +79,19 @@ def quadrature(objective: Objective, theta0: np.ndarray, *, family: str = "meanf
         under ``q`` is at most 0.3, 3e-11 at sd 1 and 1e-4 at sd 3). Quadratic
         log-likelihoods (Normal) are integrated exactly.
     optimizer
-        ``"newton"`` or ``"lbfgs"`` (default: Newton for mean-field with at most
-        :data:`NEWTON_MAX_PARAMS` parameters, L-BFGS otherwise; full-rank takes L-BFGS only).
+        Mean-field: ``"newton"`` (default up to :data:`NEWTON_MAX_PARAMS` parameters) or
+        ``"lbfgs"``. Full-rank: ``"fixed-point"`` (default; continued by L-BFGS if a step
+        would lower the ELBO) or ``"lbfgs"``.
     max_iter
         Iteration limit of the optimizer.
     tol
         Relative ELBO change. Newton stops when half its decrement (the predicted gain) is at
         most ``tol · max(1, |ELBO|)`` and then takes that last step, or when the last step
         changed the ELBO by at most that much and ``max |gradient| ≤ gtol · max(1, |ELBO|)``;
-        L-BFGS stops when the ELBO changed by at most ``tol · max(1, |ELBO|)`` in the last
-        iteration and ``max |gradient| ≤ gtol · max(1, |ELBO|)`` in its preconditioned
-        coordinates (where a unit is about one posterior sd).
+        the fixed point and L-BFGS stop when the ELBO changed by at most
+        ``tol · max(1, |ELBO|)`` in the last iteration and
+        ``max |gradient| ≤ gtol · max(1, |ELBO|)`` in coordinates scaled by ``q`` (where a unit
+        is about one posterior sd).
     gtol
         Gradient tolerance (see ``tol``).
     warm_start
