@@ -130,6 +130,18 @@ def test_linear_gaussian_meanfield_matches_theory():
     assert fit.elbo < full.elbo <= log_evidence + 1e-9  # the gap shrinks as q improves
 
 
+_BLR = linear_known_noise()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-3.0, 3.0), min_size=4, max_size=4),
+       st.lists(st.floats(-4.0, 0.5), min_size=4, max_size=4))
+def test_elbo_never_exceeds_the_log_evidence(mean, log_sd):
+    m, data, _, _, _, log_evidence = _BLR
+    elbo = QuadratureELBO(m.compile(data, "vi"))
+    assert elbo.meanfield(np.array(mean + log_sd), 0)[0] <= log_evidence + 1e-9
+
+
 # ---------------------------------------------------------------------------- non-Gaussian
 
 
