@@ -212,14 +212,14 @@ class QuadratureELBO:
         self.jac = view._columns(view.expr.jac(ctx), np.arange(d), self.n)
         self._jac2: np.ndarray | None = None
         f = view.factor
-        self.x = np.asarray(f.value.value(ctx), dtype=float)
+        x = np.asarray(f.value.value(ctx), dtype=float)
+        self.x = x[:, None] if x.ndim == 1 else x
         self.consts = {}
         for k, v in f.args.items():
             if k == self.arg:
                 continue
             a = np.asarray(v.value(ctx) if isinstance(v, Expr) else v, dtype=float)
             self.consts[k] = a[:, None] if a.ndim == 1 and a.shape[0] == self.n else a
-        self.x = self.x[:, None] if self.x.ndim == 1 else self.x
         self.priors: list[_Prior] = []
         for f in objective.factors:
             if f.kind != "prior" or isinstance(f.dist, Flat):
