@@ -410,3 +410,27 @@ def test_refuses_other_methods_and_bad_options():
             m.fit(data, method="vi", engine="quadrature", **bad)
     assert pf.engines.refusal("quadrature", m.compile(data, "vi")) is None
     assert m.fit(data, method="vi").engine == "advi"  # ADVI stays the default
+
+
+def test_cli_fits_by_quadrature(tmp_path):
+    import json
+
+    from test_docs_and_examples import run_cli
+
+    _, data, mean, _, _, _ = linear_known_noise()
+    csv = tmp_path / "d.csv"
+    rows = ["X_1,X_2,X_3,y"] + [",".join(repr(float(v)) for v in [*x, y])
+                                for x, y in zip(data["X"], data["y"], strict=True)]
+    csv.write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "blr.yaml"
+    spec.write_text("name: blr\ndata: {X: {dims: [n, p]}, y: {dims: [n]}}\n"
+                    "params:\n  w: {dims: [p], prior: {dist: Normal, args: {loc: 0, scale: 2}}}\n"
+                    "  b: {prior: {dist: Normal, args: {loc: 1, scale: 2}}}\n"
+                    "observe: [{data: y, dist: Normal, args: {loc: 'X @ w + b', scale: 0.8}}]\n")
+    r = run_cli("fit", str(spec), "--data", str(csv), "--method", "vi", "--engine",
+                "quadrature", "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert out["engine"] == "quadrature" and out["uncertainty_kind"] == "VI posterior sd"
+    assert out["converged"]
+    np.testing.assert_allclose([*out["params"]["w"], out["params"]["b"]], mean, atol=1e-10)
