@@ -233,7 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--data", required=True, help="CSV file with one column per variable")
     f.add_argument("--method", default="mle", choices=["mle", "map", "vi"])
     f.add_argument("--engine", default=None,
-                   choices=["newton", "lbfgs", "adam", "em", "advi", "cavi"])
+                   choices=["newton", "lbfgs", "adam", "em", "advi", "cavi",
+                            "quadrature"])
     f.add_argument("--out", default=None,
                    help="directory for summary.txt, fit.json and fit.nc (ArviZ netCDF)")
     f.add_argument("--draws", type=_positive_int, default=1000,

@@ -2,10 +2,11 @@
 
 An objective is GLM-shaped when it has one likelihood term whose only parameter-dependent
 argument is a linear predictor ``η`` (affine in the unconstrained vector, one value per row), and
-no Jacobian adjustment. Then the likelihood Hessian is ``Jᵀ diag(−∂²ℓ/∂η²) J`` with ``J = ∂η/∂θ``
-(``[X, 1]`` for ``X @ w + b``), and the block over a column subset ``A`` costs ``O(n|A|²)``
-instead of ``O(np²)`` — what makes lasso paths cheap while few coefficients are active. Prior
-terms are data-free and evaluated as usual.
+no Jacobian adjustment (or only identity bijectors, whose log-det-Jacobian is 0, as in a
+``method="vi"`` objective over unconstrained parameters). Then the likelihood Hessian is
+``Jᵀ diag(−∂²ℓ/∂η²) J`` with ``J = ∂η/∂θ`` (``[X, 1]`` for ``X @ w + b``), and the block over a
+column subset ``A`` costs ``O(n|A|²)`` instead of ``O(np²)`` — what makes lasso paths cheap while
+few coefficients are active. Prior terms are data-free and evaluated as usual.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class GLMView:
     @classmethod
     def _build(cls, objective: Objective) -> GLMView | None:
         obs = objective.obs_factors()
-        if len(obs) != 1 or objective.jacobian:
+        if len(obs) != 1 or (objective.jacobian and not all(
+                s.bijector.is_identity() for s in objective.layout)):
             return None
         f = obs[0]
         wrt = f.diff_args

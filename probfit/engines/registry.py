@@ -19,19 +19,21 @@ from probfit.engines.em import em
 from probfit.engines.fista import fista
 from probfit.engines.lbfgs import lbfgs
 from probfit.engines.newton import newton
+from probfit.engines.quadrature_elbo import quadrature_refusal
+from probfit.engines.quadrature_vi import quadrature
 from probfit.errors import EngineError, SeparationWarning
 
 __all__ = ["ENGINES", "default_engine", "refusal", "run_engine"]
 
 ENGINES: dict[str, Callable[..., EngineResult]] = {"newton": newton, "lbfgs": lbfgs, "em": em,
                                                    "adam": adam, "fista": fista, "advi": advi,
-                                                   "cavi": cavi}
+                                                   "cavi": cavi, "quadrature": quadrature}
 
 #: Engines that can fit a model with a discrete latent variable (lbfgs on the marginal).
 LATENT_ENGINES = ("em", "lbfgs")
 
 #: Engines that return a variational posterior (method "vi") rather than a point estimate.
-VI_ENGINES = ("advi", "cavi")
+VI_ENGINES = ("advi", "cavi", "quadrature")
 
 #: Above this many free parameters Newton's dense Hessian is not the default.
 NEWTON_MAX_PARAMS = 2000
@@ -50,10 +52,12 @@ def refusal(name: str, objective: Objective | Any) -> str | None:
                 "model has none, use newton or lbfgs")
     if (name in VI_ENGINES) != (objective.method == "vi"):
         return (f"engine {name!r} cannot fit method={objective.method!r}; method='vi' takes "
-                f"engine={VI_ENGINES[0]!r} or {VI_ENGINES[1]!r}, other methods "
-                "'newton', 'lbfgs' or 'adam'")
+                f"engine={VI_ENGINES[0]!r}, {VI_ENGINES[1]!r} or {VI_ENGINES[2]!r}, other "
+                "methods 'newton', 'lbfgs' or 'adam'")
     if name == "cavi":
         return cavi_refusal(objective)
+    if name == "quadrature":
+        return quadrature_refusal(objective)
     return None
 
 

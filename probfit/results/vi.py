@@ -37,8 +37,9 @@ class VIFit(Fit):
         The variational family (:class:`~probfit.engines.qfamilies.GaussianQ` or
         :class:`~probfit.engines.qfamilies.FactorQ`).
     elbo
-        The final ELBO (the exact one for CAVI; a Monte Carlo estimate on ``n_draws`` draws
-        for ADVI) and :attr:`elbo_trace`, one value per iteration.
+        The final ELBO (the exact one for CAVI, the Gauss–Hermite one for the quadrature
+        engine; a Monte Carlo estimate on ``n_draws`` draws for ADVI) and :attr:`elbo_trace`,
+        one value per iteration.
     log_weights
         ``log p − log q`` on the ``n_draws`` draws (their mean is :attr:`elbo_mc`).
     pareto_k
@@ -84,12 +85,14 @@ class VIFit(Fit):
         self.log_weights = log_w
         finite = np.isfinite(log_w)
         self.elbo_mc = float(np.mean(log_w[finite])) if finite.any() else -np.inf
-        self.elbo = -float(result.objective) if result.engine == "cavi" else self.elbo_mc
+        exact = result.engine in ("cavi", "quadrature")
+        self.elbo = -float(result.objective) if exact else self.elbo_mc
         self.pareto_k = _pareto_k(log_w)
 
     @property
     def elbo_trace(self) -> np.ndarray:
-        """The ELBO per iteration (stochastic estimates for ADVI, exact for CAVI)."""
+        """The ELBO per iteration (stochastic estimates for ADVI, exact for CAVI and the
+        quadrature engine)."""
         return self.history["elbo"]
 
     def _constrained(self, u: np.ndarray) -> dict[str, np.ndarray]:
