@@ -6,8 +6,10 @@ These are the only places where the data-sized work of an objective happens: ``J
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from scipy.linalg import blas
 
 __all__ = ["DesignProducts", "bilinear", "contract", "gram", "is_const", "sum_to_shape",
            "weighted_gram"]
@@ -63,6 +65,23 @@ def is_const(j: np.ndarray) -> bool:
 #: so the scaled rows stay in cache between the BLAS calls that read them.
 _BLOCK_ELEMENTS = 1 << 17
 
+#: Designs smaller than this (in elements) are not split across threads.
+_THREADED_ELEMENTS = 1 << 21
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="probfit-gram")
+    return _POOL
+
 
 def weighted_gram(x: np.ndarray, h: np.ndarray, vectors: tuple[np.ndarray, ...] = ()
                   ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -70,34 +89,44 @@ def weighted_gram(x: np.ndarray, h: np.ndarray, vectors: tuple[np.ndarray, ...] 
 
     ``X`` is an ``(n, p)`` matrix, ``h`` and the vectors have ``n`` entries. The rows are read
     in blocks: each block is scaled by ``sqrt|h|`` into a small work array and added into the
-    Gram matrix by one BLAS ``syrk`` when ``h`` has one sign (always, for log-concave
-    likelihoods), or by one ``gemm`` on the ``h``-scaled rows otherwise; the vector products
-    are taken from the same block while it is in cache. Nothing data-sized is allocated.
+    Gram matrix by one BLAS ``syrk`` (numpy's product of a matrix with its own transpose) when
+    ``h`` has one sign (always, for log-concave likelihoods), or by one ``gemm`` on the
+    ``h``-scaled rows otherwise; the vector products are taken from the same block while it is
+    in cache. Nothing data-sized is allocated. A large design is cut into one contiguous range
+    of rows per available core, summed by threads (numpy releases the GIL in these products;
+    BLAS does not thread such small blocks itself), so the result depends only on the number
+    of cores.
     """
     n, p = x.shape
     h = np.asarray(h, dtype=float).reshape(-1)
     vs = np.column_stack([np.asarray(v, dtype=float).reshape(-1) for v in vectors]) \
-        if vectors else None
+        if vectors else np.zeros((n, 0))
     sign = -1.0 if np.all(h <= 0.0) else 1.0 if np.all(h >= 0.0) else 0.0
     root = np.sqrt(np.abs(h)) if sign else h
     rows = max(1, min(n, _BLOCK_ELEMENTS // max(p, 1)))
-    work = np.empty((rows, p))
-    upper = np.zeros((p, p), order="F")
-    full = np.zeros((p, p))
-    xv = np.zeros((p, vs.shape[1])) if vs is not None else None
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        block, scaled = x[start:stop], work[: stop - start]
-        np.multiply(block, root[start:stop, None], out=scaled)
-        if sign:
-            upper = blas.dsyrk(sign, scaled.T, trans=0, beta=1.0, c=upper, overwrite_c=1)
-        else:
-            full += block.T @ scaled
-        if vs is not None:
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        work = np.empty((rows, p))
+        g = np.zeros((p, p))
+        xv = np.zeros((p, vs.shape[1]))
+        for start in range(lo, hi, rows):
+            stop = min(hi, start + rows)
+            block, scaled = x[start:stop], work[: stop - start]
+            np.multiply(block, root[start:stop, None], out=scaled)
+            g += (scaled.T @ scaled) if sign else (block.T @ scaled)
             xv += block.T @ vs[start:stop]
-    if sign:
-        full = np.triu(upper) + np.triu(upper, 1).T
-    return full, ([] if xv is None else list(xv.T))
+        return g, xv
+
+    k = min(_workers(), max(1, n // rows)) if x.size >= _THREADED_ELEMENTS else 1
+    if k == 1:
+        g, xv = part(0, n)
+    else:
+        cuts = np.linspace(0, n, k + 1).astype(int)
+        parts = list(_pool().map(part, cuts[:-1], cuts[1:]))
+        g, xv = sum(q[0] for q in parts), sum(q[1] for q in parts)
+    if sign < 0:
+        g = -g
+    return g, list(xv.T)
 
 
 class DesignProducts:

@@ -141,11 +141,14 @@ def test_minibatch_scaling_is_unbiased():
 
 
 @pytest.mark.parametrize("signs", ["neg", "pos", "mixed"])
-def test_weighted_gram_matches_dense(signs):
+@pytest.mark.parametrize("p", [4, 24])
+def test_weighted_gram_matches_dense(signs, p):
+    """Several blocks of rows and a ragged last one; with 24 columns the design is large
+    enough to be split across threads."""
     from probfit.contract import weighted_gram
 
-    n = 3 * (1 << 17) // 4 + 7  # several blocks of rows and a ragged last one
-    x = RNG.normal(size=(n, 4))
+    n = 3 * (1 << 17) // 4 + 7
+    x = RNG.normal(size=(n, p))
     h = {"neg": -RNG.random(n), "pos": RNG.random(n), "mixed": RNG.normal(size=n)}[signs]
     d = RNG.normal(size=n)
     g, (xd, xh) = weighted_gram(x, h, (d, h))
