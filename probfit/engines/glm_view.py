@@ -252,7 +252,6 @@ class GLMView:
         was reused from an earlier point (see :data:`HESSIAN_REUSE`)."""
         k = cols.size
         xa = self._design[:, :k]
-        w = point.lik.weights(hessian)
         last = self._hess
         reused = (last is not None and last[0] == hessian
                   and float(np.max(np.abs(point.eta - last[1]), initial=0.0)) <= HESSIAN_REUSE)
@@ -262,14 +261,14 @@ class GLMView:
             h = old
             if k0 < k:
                 # rows of the new coordinates only, with the current curvature weights
-                cross = xa[:, k0:].T @ (w[:, None] * xa)
+                cross = (point.lik.weights(hessian)[:, None] * xa[:, k0:]).T @ xa
                 h = np.empty((k, k))
                 h[:k0, :k0] = old
                 h[k0:, :] = cross
                 h[:k0, k0:] = cross[:, :k0].T
                 self._hess = (hessian, last[1], h)
         else:
-            h = weighted_gram(xa, w)[0]
+            h = weighted_gram(xa, point.lik.weights(hessian))[0]
             self._hess = (hessian, point.eta, h)
         prior = point.prior(self)
         return (h if prior is None else self._add_prior(h, prior[1], cols)), reused
