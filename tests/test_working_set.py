@@ -10,7 +10,6 @@ from probfit.engines import glm_view
 from probfit.engines.glm_view import GLMView
 from probfit.engines.newton_cd import _Dense, newton_cd
 from probfit.penalties.kkt import kkt_violation
-from probfit.penalties.path import _Penalized
 
 
 def logistic(prior: pf.Distribution, b_prior: pf.Distribution | None = None) -> pf.Model:
@@ -110,70 +109,62 @@ def test_priors_with_parameters_fall_back_to_the_full_prior_hessian():
     assert fit.converged and fit.kkt < 1e-6
 
 
-def test_screened_start_and_kkt_check_reach_the_full_solution():
+def test_kkt_check_admits_coordinates_until_the_full_solution():
     data = sparse_logistic(6)
-    m = logistic(pf.Laplace(0.0, 1.0 / 8.0))
+    m = logistic(pf.Laplace(0.0, 1.0 / 5.0))
     obj = m.compile(data, "map")
-    theta0 = np.zeros(obj.size)
+    # a warm start from the solution at λ = 40
+    strong = logistic(pf.Laplace(0.0, 1.0 / 40.0)).compile(data, "map")
+    theta0 = newton_cd(strong, np.zeros(strong.size)).theta
     # the reference: every coordinate working, full Hessians (no GLM structure used)
-    dense = _Dense(obj)
-    ref_obj = m.compile(data, "map")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(GLMView, "of", classmethod(lambda cls, o: None))
-        ref = newton_cd(ref_obj, theta0)
-    assert dense.working.size == obj.size
-    assert ref.converged and np.sum(ref.theta[:-1] != 0) >= 3
-    # an empty screen: coordinates enter through the KKT check only
-    res = newton_cd(obj, theta0, screen=np.zeros(obj.size, dtype=bool))
+        ref = newton_cd(m.compile(data, "map"), theta0)
+    assert _Dense(obj).working.size == obj.size
+    assert ref.converged and np.sum(ref.theta[:-1] != 0) >= 10
+    # coordinates that do not violate KKT at the start enter later, through the KKT check over
+    # every coordinate
+    sizes = []
+    extend = GLMView.extend
+
+    def spy_extend(self, cols):
+        sizes.append(extend(self, cols).size)
+        return self.working
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GLMView, "extend", spy_extend)
+        res = newton_cd(obj, theta0)
+    g0 = obj.grad(theta0)[:-1]
+    assert sizes[0] == 1 + np.sum((theta0[:-1] != 0) | (np.abs(g0) > 5.0))
+    assert sizes[-1] > sizes[0]
     assert res.converged
     np.testing.assert_allclose(res.theta, ref.theta, atol=1e-7)
     np.testing.assert_array_equal(res.theta == 0, ref.theta == 0)
     assert kkt_violation(obj, res.theta) < 1e-9 * abs(res.objective)
-    assert res.objective <= ref.objective + 1e-9 * abs(ref.objective)
-    hist = res.history
-    assert {"grad_norm", "decrement", "hessian_reused"} <= set(hist.columns)
-    with pytest.raises(pf.EngineError, match="screen"):
-        newton_cd(obj, theta0, screen=np.zeros(3, dtype=bool))
+    assert res.objective <= ref.objective + 1e-12 * abs(ref.objective)
+    assert {"grad_norm", "decrement", "hessian_reused"} <= set(res.history.columns)
     with pytest.raises(pf.EngineError, match="hessian"):
         newton_cd(obj, theta0, hessian="approx")
 
 
-def test_strong_rule_keeps_penalised_coordinates_near_the_threshold():
-    data = sparse_logistic(7, n=100, p=6)
-    obj = logistic(pf.Laplace(0.0, [1.0, 1.0, 0.5, 1.0, 2.0, 1.0])).compile(data, "map")
-    pen = _Penalized(obj, "w")
-    grad = np.array([5.0, -9.0, 4.0, 7.9, 20.0, 0.1, 100.0])
-    # λ₁⁰ = 1/scale = [1, 1, 2, 1, 0.5, 1]; threshold (2·10 − 12)·λ₁⁰ = 8·λ₁⁰
-    mask = pen.strong_set(grad, 10.0, 12.0)
-    np.testing.assert_array_equal(mask, [False, True, False, False, True, False, False])
-
-
-def test_path_with_screening_and_reuse_matches_plain_proximal_newton(monkeypatch):
+def test_path_with_hessian_reuse_matches_plain_proximal_newton(monkeypatch):
     data = sparse_logistic(8, n=500, p=40)
     m = logistic(pf.Laplace(0.0, 1.0))
-    reuses, screens = [], []
-    hess_on, strong_set = GLMView.hess_on, _Penalized.strong_set
+    reuses = []
+    hess_on = GLMView.hess_on
 
     def spy_hess_on(self, *args, **kwargs):
         out = hess_on(self, *args, **kwargs)
         reuses.append(out[1])
         return out
 
-    def spy_strong_set(self, *args):
-        screens.append(strong_set(self, *args))
-        return screens[-1]
-
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(GLMView, "hess_on", spy_hess_on)
-        mp.setattr(_Penalized, "strong_set", spy_strong_set)
         fast = pf.path(m, data, "w", n=15, ratio=0.02)
     assert np.all(fast.converged)
     assert any(reuses) and not all(reuses)
-    assert len(screens) == 14 and 0 < sum(s.sum() for s in screens)
-    # the same path with every Hessian formed afresh and no strong rule
+    # the same path with every Hessian formed afresh
     monkeypatch.setattr(glm_view, "HESSIAN_REUSE", -1.0)
-    monkeypatch.setattr(_Penalized, "strong_set",
-                        lambda self, g, s, prev: np.zeros(g.size, dtype=bool))
     plain = pf.path(m, data, "w", strengths=fast.strength)
     np.testing.assert_allclose(fast.coef, plain.coef, atol=1e-7)
     np.testing.assert_array_equal(fast.n_nonzero, plain.n_nonzero)

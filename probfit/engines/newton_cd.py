@@ -12,14 +12,14 @@ sweep checks whether any zero coefficient wants to enter; warm starts come from 
 The step ``z − θ`` is damped by an Armijo line search on the full objective.
 
 For a GLM-shaped objective (:class:`~probfit.engines.glm_view.GLMView`) the iterations run on a
-*working set* of coordinates — unpenalised ones, nonzero coefficients, zero ones whose gradient
-violates the KKT condition at the start, and the candidates a path's strong rule passes in
-(``screen``) — and everything data-sized is restricted to it: the gradient ``J_Aᵀs`` (``O(n|A|)``),
-the Hessian ``J_Aᵀ W J_A`` (``O(n|A|²)``, reused while the linear predictor barely moves), and
-the line search's ``η ← η + J_A Δ_A``. Coordinates outside the set stay at their centre. The
-full gradient (one pass over the design) is formed only to confirm convergence: when the
-working set looks converged, the KKT conditions are checked over every coordinate and any
-violators join the set before iterating on (glmnet's and glum's strong-rule / KKT-check loop).
+*working set* of coordinates — unpenalised ones, nonzero coefficients, and zero ones whose
+gradient violates the KKT condition at the start (on a warm-started path: the coefficients
+that leave zero first at the new λ) — and everything data-sized is restricted to it: the
+gradient ``J_Aᵀs`` (``O(n|A|)``), the Hessian ``J_Aᵀ W J_A`` (``O(n|A|²)``, reused while the
+linear predictor barely moves), and the line search's ``η ← η + J_A Δ_A``. Coordinates outside
+the set stay at their centre. The full gradient (one pass over the design) is formed only to
+confirm convergence: when the working set has converged, the KKT conditions are checked over
+every coordinate and any violators join the set before iterating on, as in glmnet and glum.
 Objectives without that structure use full gradients and Hessians, every coordinate working.
 """
 
@@ -145,7 +145,6 @@ class _Dense:
 def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
               tol: float = 1e-10, gtol: float = 1e-9, hessian: str = "observed",
               max_halvings: int = 40, max_sweeps: int = 10000,
-              screen: np.ndarray | None = None,
               monitor: Callable[[np.ndarray, int], str | None] | None = None) -> EngineResult:
     """Minimise the smooth part plus its L1 terms by proximal Newton with coordinate descent.
 
@@ -170,9 +169,6 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         Backtracking limit of the line search.
     max_sweeps
         Coordinate-descent sweep limit per outer iteration.
-    screen
-        Boolean mask of coordinates to put in the working set from the start (a path's strong
-        rule); the KKT check admits any others that need to move.
     monitor
         Called as ``monitor(theta, iteration)`` after every accepted step; a returned string
         stops the run with that message.
@@ -188,9 +184,6 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         raise EngineError(f"hessian must be 'observed' or 'expected', got {hessian!r}")
     weight, loc = l1_arrays(objective)
     theta = np.array(theta0, dtype=float)
-    if screen is not None and np.shape(screen) != theta.shape:
-        raise EngineError(f"screen must be a boolean mask of length {theta.size}, got shape "
-                          f"{np.shape(screen)}")
     hist = History()
     smooth: Any = GLMView.of(objective) or _Dense(objective)
 
@@ -207,10 +200,7 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
         raise ConvergenceError(f"the objective is not finite at the starting point "
                                f"(f={point.value}); give init= values", hist)
     kkt = float(np.max(violations(theta, g, slice(None)), initial=0.0))
-    want = (weight == 0) | (theta != loc) | (np.abs(g) > weight)
-    if screen is not None:
-        want |= np.asarray(screen, dtype=bool)
-    cols = smooth.extend(np.flatnonzero(want))
+    cols = smooth.extend(np.flatnonzero((weight == 0) | (theta != loc) | (np.abs(g) > weight)))
     g_cols = g[cols]
 
     def entering(g: np.ndarray) -> np.ndarray:

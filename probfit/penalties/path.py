@@ -23,7 +23,6 @@ from probfit.compile.start import initial_theta
 from probfit.distributions.penalized import RidgeKernel
 from probfit.dsl.model import Model
 from probfit.engines.glm_view import GLMView
-from probfit.engines.newton_cd import newton_cd
 from probfit.engines.registry import ENGINES
 from probfit.errors import ConvergenceWarning, DataError, EngineError, SpecError
 from probfit.penalties.explain import penalty_weights
@@ -86,19 +85,6 @@ class _Penalized:
         ridge = RidgeKernel(sh.loc, 0.0 if pin else strength * sh.l2)
         obj.factors = [*self._factors, Factor("prior", sh.param, self._handle, ridge,
                                               dict(ridge.args))]
-
-    def strong_set(self, grad: np.ndarray, strength: float, previous: float) -> np.ndarray:
-        """The sequential strong rule (Tibshirani et al. 2012): the penalised coordinates
-        likely to leave their centre at ``strength``, from the smooth gradient ``grad`` at the
-        solution for ``previous``: ``|g_j| ≥ (2·strength − previous)·λ₁⁰_j``.
-
-        A mask over the flat vector, the starting working set of proximal Newton; its KKT
-        check over every coordinate catches the rule's rare misses.
-        """
-        sh = self.shape
-        mask = np.zeros(grad.size, dtype=bool)
-        mask[sh.sl] = (sh.l1 > 0) & (np.abs(grad[sh.sl]) >= (2.0 * strength - previous) * sh.l1)
-        return mask
 
     def s_max(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The smallest strength at which all penalised coefficients sit at their centre.
@@ -272,15 +258,9 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
     sh = pen.shape
     rows: dict[str, list[Any]] = {k: [] for k in ("coef", "theta", "objective", "df", "nnz",
                                                   "kkt", "conv")}
-    g = s_prev = None
     for s in strengths:
         pen.set(float(s))
-        if engine == "newton" and g is not None:
-            res = newton_cd(objective, theta, screen=pen.strong_set(g, float(s), s_prev),
-                            **options)
-        else:
-            res = ENGINES[engine](objective, theta, **options)
-        s_prev = float(s)
+        res = ENGINES[engine](objective, theta, **options)
         theta = res.theta
         coef = theta[sh.sl]
         rows["coef"].append(coef.copy())
