@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import blas
 
 from probfit.compile.objective import Objective
 from probfit.engines.base import EngineResult, History
@@ -56,37 +57,58 @@ def _shifted(h: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 class _Quadratic:
-    """Coordinate descent on ``q(z)``; ``r`` is the gradient of the quadratic part at ``z``."""
+    """Coordinate descent on ``q(z)``; ``r`` is the gradient of the quadratic part at ``z``.
+
+    The coordinates are Python floats and ``r`` is updated by one BLAS ``axpy`` per move (the
+    loop's cost is per-call overhead at working-set sizes).
+    """
 
     def __init__(self, g: np.ndarray, h: np.ndarray, theta: np.ndarray, weight: np.ndarray,
                  loc: np.ndarray) -> None:
-        self.h, self.z, self.r = h, theta.copy(), g.copy()
+        self.h = np.ascontiguousarray(h, dtype=float)
+        self.rows = list(self.h)
+        self.r = np.array(g, dtype=float)
+        self._z = np.asarray(theta, dtype=float).tolist()
         self.weight, self.loc = weight.tolist(), loc.tolist()
         self.diag = np.diag(h).tolist()
         self.free = np.flatnonzero(weight == 0.0)
         self.pen = np.flatnonzero(weight > 0.0)
         self.chol = (linalg.cho_factor(h[np.ix_(self.free, self.free)], check_finite=False)
-                     if self.free.size else None)
+                     if self.free.size > 1 else None)
+
+    @property
+    def z(self) -> np.ndarray:
+        """The current minimiser estimate."""
+        return np.array(self._z)
 
     def sweep(self, coords: np.ndarray) -> float:
         """One pass over ``coords`` then the free block; the largest ``|H_jj·δ_j|``."""
-        z, r, h = self.z, self.r, self.h
+        z, r, rows, axpy = self._z, self.r, self.rows, blas.daxpy
+        diag, weight, loc = self.diag, self.weight, self.loc
         biggest = 0.0
         for j in coords.tolist():
-            a, c, zj = self.diag[j], self.loc[j], z[j]
-            u = zj - r[j] / a - c
-            t = self.weight[j] / a
+            a, c, zj = diag[j], loc[j], z[j]
+            u = zj - r.item(j) / a - c
+            t = weight[j] / a
             new = c + (u - t if u > t else u + t if u < -t else 0.0)
             step = new - zj
             if step != 0.0:
                 z[j] = new
-                r += step * h[j]
+                axpy(rows[j], r, a=step)
                 biggest = max(biggest, abs(a * step))
-        if self.chol is not None:
-            step = -linalg.cho_solve(self.chol, r[self.free], check_finite=False)
-            z[self.free] += step
-            r += h[:, self.free] @ step
-            biggest = max(biggest, float(np.max(np.abs(np.diag(h)[self.free] * step))))
+        if self.free.size == 1:
+            f = int(self.free[0])
+            step = -r.item(f) / diag[f]
+            z[f] += step
+            axpy(rows[f], r, a=step)
+            biggest = max(biggest, abs(diag[f] * step))
+        elif self.chol is not None:
+            free = self.free
+            steps = -linalg.cho_solve(self.chol, r[free], check_finite=False)
+            for f, step in zip(free.tolist(), steps.tolist(), strict=True):
+                z[f] += step
+            r += self.h[:, free] @ steps
+            biggest = max(biggest, float(np.max(np.abs(np.diag(self.h)[free] * steps))))
         return biggest
 
     def solve(self, eps: float, max_sweeps: int) -> int:
@@ -98,7 +120,7 @@ class _Quadratic:
             sweeps += 1
             if change <= eps:
                 break
-            active = self.pen[np.asarray(self.z)[self.pen] != np.asarray(self.loc)[self.pen]]
+            active = self.pen[self.z[self.pen] != np.asarray(self.loc)[self.pen]]
             while sweeps < max_sweeps:
                 sweeps += 1
                 if self.sweep(active) <= eps:
