@@ -170,3 +170,16 @@ def test_path_with_hessian_reuse_matches_plain_proximal_newton(monkeypatch):
     np.testing.assert_array_equal(fast.n_nonzero, plain.n_nonzero)
     np.testing.assert_allclose(fast.objective, plain.objective, rtol=1e-12)
     assert fast.kkt.max() < 1e-9 * np.abs(fast.objective).max()
+
+
+def test_views_do_not_keep_their_objective_alive():
+    import gc
+    import weakref
+
+    obj = logistic(pf.Laplace(0.0, 1.0)).compile(sparse_logistic(9, n=50, p=6), "map")
+    view = GLMView.of(obj)
+    assert GLMView.of(obj) is view and view.objective is obj
+    alive = weakref.ref(obj)
+    del obj, view
+    gc.collect()
+    assert alive() is None

@@ -117,7 +117,9 @@ class GLMView:
     """Working-set gradients and Hessians of a GLM-shaped objective (build with :meth:`of`)."""
 
     def __init__(self, objective: Objective, factor: Any, arg: str) -> None:
-        self.objective, self.factor, self.arg = objective, factor, arg
+        # a weak reference: the view is cached under the objective, which it must not keep alive
+        self._objective = weakref.ref(objective)
+        self.factor, self.arg = factor, arg
         self.expr: Expr = factor.expr_of(arg)
         ctx = Context(objective.layout, np.zeros(objective.size), objective.data)
         # the linear predictor's Jacobian is constant; the other arguments are parameter-free
@@ -130,6 +132,11 @@ class GLMView:
         self.working: np.ndarray = np.zeros(0, dtype=int)
         self._design = np.empty((self.n, 0), order="F")
         self._hess: tuple[str, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def objective(self) -> Objective:
+        """The objective this view belongs to."""
+        return self._objective()
 
     @classmethod
     def of(cls, objective: Objective) -> GLMView | None:
