@@ -53,6 +53,10 @@ def test_working_set_gradient_and_hessian_are_blocks_of_the_full_ones(order):
     np.testing.assert_allclose(view.grad_on(point, work), g[work], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(view.grad(point), g, rtol=1e-12, atol=1e-12)
     assert point.value == pytest.approx(f, rel=1e-13)
+    with pytest.raises(pf.EngineError, match="working set"):
+        view.grad_on(point, work[:2])
+    # the gathered block never outgrows the design
+    assert view.extend(np.arange(obj.size)).size == obj.size == view._design.shape[1]
 
 
 def test_hessian_reuse_is_bounded_by_the_move_of_the_linear_predictor(monkeypatch):

@@ -31,6 +31,7 @@ from probfit.compile.context import Context
 from probfit.compile.objective import Objective
 from probfit.contract import contract, is_const, weighted_gram
 from probfit.dsl.expr import Expr
+from probfit.errors import EngineError
 
 __all__ = ["HESSIAN_REUSE", "GLMPoint", "GLMView"]
 
@@ -243,8 +244,14 @@ class GLMView:
         prior = point.prior(self)
         return g if prior is None else g + prior[0]
 
+    def _check_working(self, cols: np.ndarray) -> None:
+        if cols is not self.working and not np.array_equal(cols, self.working):
+            raise EngineError(f"GLMView: expected the working set {self.working.tolist()} (as "
+                              f"returned by extend), got {np.asarray(cols).tolist()}")
+
     def grad_on(self, point: GLMPoint, cols: np.ndarray) -> np.ndarray:
-        """The smooth gradient over the working set ``cols`` (see :meth:`extend`)."""
+        """The smooth gradient over the working set ``cols`` (as returned by :meth:`extend`)."""
+        self._check_working(cols)
         lik = point.lik
         if lik._grad is not None:
             g = lik._grad[cols]
@@ -255,8 +262,10 @@ class GLMView:
 
     def hess_on(self, point: GLMPoint, cols: np.ndarray, hessian: str = "observed"
                 ) -> tuple[np.ndarray, bool]:
-        """The smooth Hessian over the working set ``cols``, and whether the likelihood part
-        was reused from an earlier point (see :data:`HESSIAN_REUSE`)."""
+        """The smooth Hessian over the working set ``cols`` (as returned by :meth:`extend`), and
+        whether the likelihood part was reused from an earlier point (see
+        :data:`HESSIAN_REUSE`)."""
+        self._check_working(cols)
         k = cols.size
         xa = self._design[:, :k]
         last = self._hess
@@ -290,7 +299,8 @@ class GLMView:
             k = self.working.size
             cap = self._design.shape[1]
             if k + new.size > cap:
-                grown = np.empty((self.n, max(2 * cap, k + new.size, 8)), order="F")
+                size = min(max(2 * cap, k + new.size, 8), self.objective.size)
+                grown = np.empty((self.n, size), order="F")
                 grown[:, :k] = self._design[:, :k]
                 self._design = grown
             self._design[:, k:k + new.size] = self._gather(new)
@@ -299,6 +309,7 @@ class GLMView:
 
     def direction(self, cols: np.ndarray, step: np.ndarray) -> np.ndarray:
         """``J_A Δ_A``: how the linear predictor moves under a step on the working set."""
+        self._check_working(cols)
         return self._design[:, :cols.size] @ step
 
     # ------------------------------------------------------------------ one-off queries
