@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import linalg
@@ -128,6 +128,23 @@ class _Quadratic:
         return sweeps
 
 
+class _Smooth(Protocol):
+    """What proximal Newton needs of the smooth part (:class:`GLMView` or :class:`_Dense`)."""
+
+    def at(self, theta: np.ndarray, eta: np.ndarray | None = None) -> Any: ...
+
+    def grad(self, point: Any) -> np.ndarray: ...
+
+    def grad_on(self, point: Any, cols: np.ndarray) -> np.ndarray: ...
+
+    def hess_on(self, point: Any, cols: np.ndarray, hessian: str
+                ) -> tuple[np.ndarray, bool]: ...
+
+    def extend(self, cols: np.ndarray) -> np.ndarray: ...
+
+    def direction(self, cols: np.ndarray, step: np.ndarray) -> np.ndarray | None: ...
+
+
 @dataclass
 class _DensePoint:
     theta: np.ndarray
@@ -143,7 +160,7 @@ class _Dense:
         self.objective = objective
         self.working = np.arange(objective.size)
 
-    def at(self, theta: np.ndarray, eta: None = None) -> _DensePoint:
+    def at(self, theta: np.ndarray, eta: np.ndarray | None = None) -> _DensePoint:
         f, g, _ = self.objective.evaluate(theta, 1)
         return _DensePoint(theta, f, g)
 
@@ -207,7 +224,7 @@ def newton_cd(objective: Objective, theta0: np.ndarray, *, max_iter: int = 100,
     weight, loc = l1_arrays(objective)
     theta = np.array(theta0, dtype=float)
     hist = History()
-    smooth: Any = GLMView.of(objective) or _Dense(objective)
+    smooth: _Smooth = GLMView.of(objective) or _Dense(objective)
 
     def penalty(x: np.ndarray) -> float:
         return float(weight @ np.abs(x - loc))
