@@ -324,18 +324,18 @@ def test_glm_view_restricted_hessian_equals_the_full_hessian_block():
         np.testing.assert_allclose(view.hessian(theta, cols, kind), full[np.ix_(cols, cols)],
                                    rtol=1e-12, atol=1e-12)
     f, g, _ = obj.evaluate(theta, 1)
-    vf, vg, _ = view.point(theta)
-    assert vf == pytest.approx(f, rel=1e-13)
-    np.testing.assert_allclose(vg, g, rtol=1e-12, atol=1e-12)
-    # moving η by J_A Δ_A equals re-evaluating at θ + Δ (Δ supported on the gathered columns)
-    view.hessian(theta, cols)
+    point = view.at(theta)
+    assert point.value == pytest.approx(f, rel=1e-13)
+    np.testing.assert_allclose(view.grad(point), g, rtol=1e-12, atol=1e-12)
+    # moving η by J_A Δ_A equals re-evaluating at θ + Δ (Δ supported on the working set)
+    work = view.extend(cols)
     delta = np.zeros(obj.size)
-    delta[cols] = [0.3, -0.2, 0.1, 0.5]
-    eta = view.linear_predictor(theta) + view.columns[1] @ delta[cols]
+    delta[work] = [0.3, -0.2, 0.1, 0.5]
+    eta = view.linear_predictor(theta) + view.direction(work, delta[work])
     f2, g2, _ = obj.evaluate(theta + delta, 1)
-    vf2, vg2, _ = view.point(theta + delta, eta=eta)
-    assert vf2 == pytest.approx(f2, rel=1e-12)
-    np.testing.assert_allclose(vg2, g2, rtol=1e-11, atol=1e-11)
+    moved = view.at(theta + delta, eta=eta)
+    assert moved.value == pytest.approx(f2, rel=1e-12)
+    np.testing.assert_allclose(view.grad(moved), g2, rtol=1e-11, atol=1e-11)
     # a non-GLM shape (the scale is a parameter too) has no view: Newton uses full Hessians
     m = pf.Model("g")
     X, y = m.data("X", ("n", "p")), m.data("y", ("n",))

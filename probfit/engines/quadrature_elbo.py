@@ -209,7 +209,7 @@ class QuadratureELBO:
         ctx = Context(objective.layout, np.zeros(d), objective.data)
         self.offset = np.asarray(view.expr.value(ctx), dtype=float)
         self.n = self.offset.shape[0]
-        self.jac = view._columns(view.expr.jac(ctx), np.arange(d), self.n)
+        self.jac = np.ascontiguousarray(view.columns(np.arange(d)))
         self._jac2: np.ndarray | None = None
         f = view.factor
         x = np.asarray(f.value.value(ctx), dtype=float)

@@ -6,7 +6,7 @@ import numpy as np
 
 from probfit.compile.objective import Objective
 
-__all__ = ["kkt_violation", "l1_arrays", "soft_threshold"]
+__all__ = ["kkt_violation", "kkt_violations", "l1_arrays", "soft_threshold"]
 
 
 def l1_arrays(objective: Objective) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +43,24 @@ def kkt_violation(objective: Objective, theta: np.ndarray,
     """
     g = objective.grad(theta) if grad is None else grad
     weight, loc = l1_arrays(objective)
+    return float(np.max(kkt_violations(theta, g, weight, loc), initial=0.0))
+
+
+def kkt_violations(theta: np.ndarray, grad: np.ndarray, weight: np.ndarray, loc: np.ndarray
+                   ) -> np.ndarray:
+    """Per-coordinate violations of the optimality conditions (see :func:`kkt_violation`).
+
+    Parameters
+    ----------
+    theta
+        Coordinates.
+    grad
+        Gradient of the smooth part at them.
+    weight
+        Their L1 weights (0 for smooth coordinates).
+    loc
+        Their L1 centres.
+    """
     d = np.asarray(theta, dtype=float) - loc
-    viol = np.where(d == 0.0, np.maximum(np.abs(g) - weight, 0.0),
-                    np.abs(g + weight * np.sign(d)))
-    return float(np.max(viol, initial=0.0))
+    return np.where(d == 0.0, np.maximum(np.abs(grad) - weight, 0.0),
+                    np.abs(grad + weight * np.sign(d)))

@@ -222,8 +222,8 @@ def _value_grad(objective: Objective, theta: np.ndarray) -> tuple[float, np.ndar
     if view is None:
         f, g, _ = objective.evaluate(theta, 1)
         return f, g
-    f, g, _ = view.point(theta)
-    return f, g
+    point = view.at(theta)
+    return point.value, view.grad(point)
 
 
 def run_path(objective: Objective, param: str, strengths: Sequence[float] | None = None, *,
