@@ -486,3 +486,8 @@ def test_cavi_normal_gamma_mixture_matches_scikit_learn():
           + stats.norm.logpdf(draws["mu"], q.m, (q.beta * draws["tau"]) ** -0.5).sum()
           + sum(float(s.bijector.log_det(u[0][s.slice])) for s in fit.objective.layout))
     assert q.log_q(u[:1])[0] == pytest.approx(lq, rel=1e-10)
+
+
+def test_too_few_draws_for_the_psis_diagnostic_are_refused():
+    with pytest.raises(pf.EngineError, match="n_draws must be an integer of at least 25"):
+        normal_gamma_mixture().fit({"x": two_cluster_1d()}, method="vi", k=2, n_draws=10)

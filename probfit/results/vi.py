@@ -25,6 +25,9 @@ __all__ = ["VIFit"]
 #: Draws from q used for the Pareto k̂, the ELBO estimate, intervals and MC moments.
 N_DRAWS = 1000
 
+#: Fewest draws for the PSIS diagnostic: its Pareto tail is min(S/5, 3√S) draws and needs 5.
+MIN_DRAWS = 25
+
 
 class VIFit(Fit):
     """A variational fit.
@@ -54,6 +57,9 @@ class VIFit(Fit):
                  coords: Mapping[str, Any] | None = None, n_draws: int = N_DRAWS,
                  seed: int | None = 0) -> None:
         q = getattr(result, "q", None)
+        if not isinstance(n_draws, (int, np.integer)) or n_draws < MIN_DRAWS:
+            raise EngineError(f"n_draws must be an integer of at least {MIN_DRAWS} (the PSIS "
+                              f"diagnostic fits a Pareto tail to them), got {n_draws!r}")
         if not isinstance(q, (GaussianQ, FactorQ)):
             raise EngineError(f"engine {result.engine!r} returned no variational posterior")
         self.objective, self.model = objective, objective.model
