@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import probfit as pf
-from benchmarks.harness import Data, Outcome, Problem, Runner, median_seconds
+from benchmarks.harness import Data, Outcome, Problem, Runner, kernel_seconds
 from probfit.contract import weighted_gram
 
 
@@ -53,7 +53,7 @@ def score(model: pf.Model, data: Data, method: str, b: float, w: np.ndarray) -> 
 def xtwx_seconds(X: np.ndarray) -> float:
     """Median seconds of one ``XᵀWX`` with probfit's kernel :func:`weighted_gram`."""
     h = np.full(X.shape[0], 0.25)
-    return median_seconds(lambda: weighted_gram(X, h))
+    return kernel_seconds(lambda: weighted_gram(X, h))
 
 
 def _params(params: dict | Callable[[Data], dict], data: Data) -> dict:

@@ -22,7 +22,7 @@ from scipy import linalg
 from scipy.special import logsumexp
 
 import probfit as pf
-from benchmarks.harness import Data, Outcome, Problem, Runner, median_seconds
+from benchmarks.harness import Data, Outcome, Problem, Runner, kernel_seconds
 from probfit.latent.problem import LatentProblem
 
 N, D, K = 100_000, 5, 4
@@ -108,7 +108,7 @@ class GMMProblem(Problem):
 
     def floor(self, data: Data, runner: Runner, outcome: Outcome) -> tuple[float, str]:
         w, mu, cov = outcome.solution
-        unit = median_seconds(lambda: estep(data["x"], w, mu, cov))
+        unit = kernel_seconds(lambda: estep(data["x"], w, mu, cov))
         return outcome.iterations * unit, f"{outcome.iterations} × one E-step"
 
     def _probfit(self, data: Data, tol: float) -> Outcome:

@@ -112,15 +112,16 @@ class Problem(ABC):
         """probfit's floor in seconds for this run, and how it was formed (``None``: none)."""
 
 
-def median_seconds(fn: Callable[[], Any], repeats: int = 5) -> float:
-    """Median wall time of ``repeats`` calls of ``fn`` (after one untimed warm-up call)."""
+def kernel_seconds(fn: Callable[[], Any], repeats: int = 5) -> float:
+    """The shortest wall time of ``repeats`` calls of ``fn`` after one untimed warm-up call: a
+    floor's unit is the least time its kernel takes, so scheduling noise is not counted."""
     fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return min(times)
 
 
 def available(problem: Problem) -> tuple[list[Runner], list[str]]:

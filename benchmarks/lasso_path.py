@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import probfit as pf
-from benchmarks.harness import Data, Outcome, Problem, Runner, median_seconds
+from benchmarks.harness import Data, Outcome, Problem, Runner, kernel_seconds
 from probfit.contract import weighted_gram
 
 #: Epoch cap per λ for sklearn (saga needs thousands of epochs to reach tol=1e-6 here; the cap
@@ -106,7 +106,7 @@ def path_floor(X: np.ndarray, n_iter: np.ndarray, n_active: np.ndarray) -> float
     unit = {}
     for m in np.unique(n_active):
         cols = np.ascontiguousarray(X[:, : int(m)])
-        unit[int(m)] = median_seconds(lambda c=cols: weighted_gram(c, h))
+        unit[int(m)] = kernel_seconds(lambda c=cols: weighted_gram(c, h))
     return float(sum(k * unit[int(m)] for k, m in zip(n_iter, n_active, strict=True)))
 
 

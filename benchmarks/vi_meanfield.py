@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks import vi_logistic
-from benchmarks.harness import Data, Outcome, Problem, Runner, median_seconds
+from benchmarks.harness import Data, Outcome, Problem, Runner, kernel_seconds
 from probfit.contract import weighted_gram
 
 #: probfit VI engines run on this problem, in order (the first installed one is the baseline);
@@ -97,15 +97,15 @@ class VILogistic(Problem):
         mean, sd = outcome.solution
         if outcome.work == "advi":
             obj = vi_logistic.model().compile({"X": X, "y": y}, "vi")
-            unit = median_seconds(lambda: [obj.evaluate(mean, 1) for _ in range(ADVI_DRAWS)])
+            unit = kernel_seconds(lambda: [obj.evaluate(mean, 1) for _ in range(ADVI_DRAWS)])
             what = f"{ADVI_DRAWS}-draw ELBO gradient"
         elif outcome.work == "cavi":
             h = np.full(X.shape[0], 0.125)
-            unit = median_seconds(lambda: weighted_gram(X, h))
+            unit = kernel_seconds(lambda: weighted_gram(X, h))
             what = "XᵀWX"
         else:
             lam = np.concatenate([mean, np.log(sd)])
-            unit = median_seconds(lambda: vi_logistic.neg_elbo(lam, X, y))
+            unit = kernel_seconds(lambda: vi_logistic.neg_elbo(lam, X, y))
             what = "exact ELBO gradient"
         return outcome.iterations * unit, f"{outcome.iterations} × one {what}"
 
