@@ -109,7 +109,8 @@ class GLMProblem(Problem):
 
     def describe(self) -> str:
         return (f"{self.family.capitalize()} regression by maximum likelihood, n = {self.n:,}, "
-                f"p = {self.p} dense standard-normal covariates / √p plus an intercept (seed 0). "
+                f"p = {self.p} dense standard-normal covariates / √p plus an intercept (seed 0; "
+                f"X takes {self.n * self.p * 8 / 2**20:,.0f} MB). "
                 "Objective: probfit's −Σᵢ log p(yᵢ | θ) at each library's estimate. Floor: "
                 "probfit's Newton iterations × one `XᵀWX` by `probfit.contract.weighted_gram`.")
 

@@ -31,7 +31,8 @@ class RidgeLogistic(Problem):
     def describe(self) -> str:
         lam = 1.0 / self.tau**2
         return (f"Ridge logistic regression (MAP, `w ~ Normal(0, {self.tau:g})`, intercept "
-                f"unpenalised), n = {self.n:,}, p = {self.p} (the logistic MLE data). Penalty "
+                f"unpenalised), n = {self.n:,}, p = {self.p} (the logistic MLE data; X takes "
+                f"{self.n * self.p * 8 / 2**20:,.0f} MB). Penalty "
                 f"½·λ₂·‖w‖² with λ₂ = {lam:g}; peers get the constants `pf.explain` gives: "
                 f"sklearn C = {1 / lam:g}, glum alpha = {lam / self.n:.6g} with l1_ratio = 0, "
                 f"statsmodels `fit_regularized(alpha = {lam / self.n:.6g}, L1_wt = 0)` (its "
