@@ -14,8 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 import probfit as pf
-from benchmarks.harness import Data, Outcome, Problem, Runner, kernel_seconds
+from benchmarks.harness import Data, Outcome, Problem, Row, Runner, kernel_seconds
 from probfit.contract import weighted_gram
+
+#: The size at which issue #7 states the GLM engine's target.
+TARGET_SIZE = (1_000_000, 50)
 
 
 def simulate(family: str, n: int, p: int, seed: int = 0) -> Data:
@@ -135,6 +138,27 @@ class GLMProblem(Problem):
     def floor(self, data: Data, runner: Runner, outcome: Outcome) -> tuple[float, str]:
         return (outcome.iterations * xtwx_seconds(data["X"]),
                 f"{outcome.iterations} × one XᵀWX")
+
+    def verdict(self, rows: list[Row]) -> str | None:
+        """Issue #7's target at n = 1,000,000, p = 50 (``None`` at other sizes): at least as
+        fast as the fastest peer, objective within 1e-8 relative of the best, within 2× of the
+        floor, peak memory under 3× the design."""
+        if (self.n, self.p) != TARGET_SIZE:
+            return None
+        pf_row, peers = rows[0], rows[1:]
+        x_mb = self.n * self.p * 8 / 2**20
+        checks = [("objective within 1e-8 of the best", pf_row.gap <= 1e-8),
+                  ("time ≤ 2 × floor", pf_row.floor_multiple is not None
+                   and pf_row.floor_multiple <= 2.0)]
+        if peers:
+            fastest = min(peers, key=lambda r: r.time_s)
+            checks.insert(0, (f"at least as fast as the fastest peer ({fastest.library}, "
+                              f"{fastest.time_s:.3f} s)", pf_row.time_s <= fastest.time_s))
+        if pf_row.peak_mb is not None:
+            checks.append((f"peak memory < 3 × X ({3 * x_mb:,.0f} MB)",
+                           pf_row.peak_mb < 3 * x_mb))
+        return "Target (issue #7): " + "; ".join(
+            f"{what}: {'met' if ok else 'NOT met'}" for what, ok in checks) + "."
 
     def _probfit(self, data: Data) -> Outcome:
         fit = self.model().fit({"X": data["X"], "y": data["y"]}, method="mle",

@@ -111,6 +111,10 @@ class Problem(ABC):
     def floor(self, data: Data, runner: Runner, outcome: Outcome) -> tuple[float, str] | None:
         """probfit's floor in seconds for this run, and how it was formed (``None``: none)."""
 
+    def verdict(self, rows: list[Row]) -> str | None:
+        """A check of the table against the problem's stated target (default: none)."""
+        return None
+
 
 def kernel_seconds(fn: Callable[[], Any], repeats: int = 5) -> float:
     """The shortest wall time of ``repeats`` calls of ``fn`` after one untimed warm-up call: a
@@ -165,19 +169,30 @@ def time_problem(problem: Problem, repeats: int, data: Data) -> tuple[list[Row],
     """Interleaved repeats of every installed runner on one copy of ``data`` (the problem's
     arrays and extras).
 
-    Returns the table rows (the baseline's first) and the notes of skipped runners.
+    A peer that raises is dropped with a note (a probfit runner's error propagates). Returns
+    the table rows (the baseline's first) and the notes of skipped or failed runners.
     """
     runners, skipped = available(problem)
     times: dict[str, list[float]] = {r.library: [] for r in runners}
     last: dict[str, Outcome] = {}
+    failed: set[str] = set()
     for rep in range(repeats):
         k = rep % len(runners)
         for r in runners[k:] + runners[:k]:
-            if r.max_repeats is not None and len(times[r.library]) >= r.max_repeats:
+            done = len(times[r.library])
+            if r.library in failed or (r.max_repeats is not None and done >= r.max_repeats):
                 continue
-            seconds, out = run_once(r, data)
+            try:
+                seconds, out = run_once(r, data)
+            except Exception as err:
+                if r.probfit:
+                    raise
+                failed.add(r.library)
+                skipped.append(f"{r.library} (failed: {type(err).__name__}: {err})")
+                continue
             times[r.library].append(seconds)
             last[r.library] = out
+    runners = [r for r in runners if r.library not in failed]
     objectives = {r.library: problem.objective(data, last[r.library]) for r in runners}
     best = min(objectives.values())
     base = float(np.median(times[runners[0].library]))

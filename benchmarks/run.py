@@ -53,7 +53,11 @@ def run_problem(problem: Problem, repeats: int, measure_memory: bool
     gc.collect()
     if measure_memory:
         for row in rows:
-            row.peak_mb = memory.peak_growth(problem, row.library, extras)
+            try:
+                row.peak_mb = memory.peak_growth(problem, row.library, extras)
+            except Exception as err:
+                skipped.append(f"peak memory of {row.library} (failed: "
+                               f"{type(err).__name__}: {err})")
     return rows, skipped
 
 
@@ -66,8 +70,11 @@ def section(problem: Problem, rows: list[Row], skipped: list[str], command: str,
              f"Machine: {machine.describe()}", memory_note, to_markdown(rows)]
     if floors:
         parts.append("Floors: " + "; ".join(floors) + ".")
+    verdict = problem.verdict(rows)
+    if verdict:
+        parts.append(verdict)
     if skipped:
-        parts.append("Skipped (not installed): " + ", ".join(skipped) + ".")
+        parts.append("Skipped: " + "; ".join(skipped) + ".")
     return "\n\n".join(parts) + "\n"
 
 

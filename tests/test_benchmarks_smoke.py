@@ -148,3 +148,32 @@ def test_path_reports_iterations_per_point():
     res = pf.path(lasso_path.model(), {"X": X, "y": y}, "w", n=5)
     # at λ_max the warm start is already the solution; below it every fit has to move
     assert res.n_iter.shape == (5,) and np.all(res.n_iter >= 0) and np.all(res.n_iter[1:] >= 1)
+
+
+class _BrokenPeer(_Allocates):
+    def runners(self) -> list[Runner]:
+        def broken(data: Data) -> Outcome:
+            raise RuntimeError("peer exploded")
+
+        return [*super().runners()[:1], Runner("broken", broken)]
+
+
+def test_a_failing_peer_is_dropped_with_a_note():
+    rows, skipped = time_problem(_BrokenPeer(1), 3, {})
+    assert [r.library for r in rows] == ["probfit"]
+    assert skipped == ["broken (failed: RuntimeError: peer exploded)"]
+
+
+def test_glm_target_verdict_at_the_target_size():
+    from benchmarks.harness import Row
+
+    problem = GLMProblem("t", "logistic", 1_000_000, 50)
+    rows = [Row("t", "probfit newton", 1.0, 1.0, 10.0, 0.0, 4, floor_multiple=1.5,
+                peak_mb=100.0),
+            Row("t", "peer", 2.0, 2.0, 10.0 + 1e-6, 1e-7, 5)]
+    text = problem.verdict(rows)
+    assert "fastest peer (peer, 2.000 s): met" in text and "2 × floor: met" in text
+    assert "1e-8 of the best: met" in text and "< 3 × X (1,144 MB): met" in text
+    rows[0].time_s = 3.0
+    assert "fastest peer (peer, 2.000 s): NOT met" in problem.verdict(rows)
+    assert GLMProblem("t", "logistic", 2000, 5).verdict(rows) is None
