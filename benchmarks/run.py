@@ -33,8 +33,9 @@ HEADER = """# Benchmark results
 
 Written by `python -m benchmarks.run` (see `benchmarks/README.md` for what every column means and
 how each floor is defined). Peak memory is the growth of the resident set during one fit in a
-fresh process, above the data and the imported libraries (`benchmarks/memory.py`); timings come
-from a separate pass, all libraries interleaved in one process.
+fresh process (after one warm-up fit), above the data and the imported libraries
+(`benchmarks/memory.py`); timings come from a separate pass, all libraries interleaved in one
+process.
 """
 
 
@@ -122,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{[p.name for p in problems]}")
         problems = [p for p in problems if p.name in chosen]
     command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
-    memory_note = ("Peak memory: resident-set growth of one fit in a fresh process "
-                   "(`benchmarks/memory.py`)." if measure else
+    memory_note = ("Peak memory: resident-set growth of one fit in a fresh process, after a "
+                   "warm-up fit except for the peers that run once (`benchmarks/memory.py`)."
+                   if measure else
                    "Peak memory: not measured in this run.")
     out = Path(args.out) if args.out else (RESULTS if size == "full" else None)
     if out is not None and args.problems is None:
