@@ -1,7 +1,7 @@
 """The problem interface of the benchmark suite and the interleaved timing loop.
 
 A :class:`Problem` makes its data (deterministically: every library and every process sees the
-same arrays), lists its :class:`Runner` s (probfit's first: it is the baseline of the ratio
+same arrays), lists its runners (:class:`Runner`; probfit's first: it is the baseline of the ratio
 column), scores every runner's :class:`Outcome` with probfit's own objective, and knows
 probfit's floor (the least time its algorithm could take: iterations × one kernel).
 :func:`time_problem` runs every installed runner ``repeats`` times, interleaved (the order
