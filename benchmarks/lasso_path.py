@@ -4,26 +4,27 @@ n = 100 000 rows, p = 200 standard-normal covariates (20 nonzero true coefficien
 unpenalised intercept, and a 30-point path λ_k = λ_max · 0.01^(k/29) in probfit's convention
 (objective = −Σ log p(yᵢ) + λ‖w‖₁, sums over rows). Each library gets its own constants:
 glum ``alpha = λ/n``, sklearn ``C = 1/λ``. Every library is timed over the whole path with warm
-starts where it supports them, and the objective of its final (smallest-λ) fit is evaluated
-here in probfit's convention; the gap is relative to the best of them. The machine is often
-shared, so next to each wall time the script prints the process CPU time and the load average.
+starts where it supports them, and the objective of its final (smallest-λ) fit is evaluated by
+probfit (the MAP objective of the model with ``w ~ Laplace(0, 1/λ)``); the gap is relative to
+the best of them.
 
-Run once, from the repository root, with the bench extra installed (one BLAS/OpenMP thread
-each, so a shared machine does not make the timings depend on thread contention)::
+Part of the suite (``python -m benchmarks.run --problems lasso_path_1e5x200``); on its own, from
+the repository root with the bench extra installed::
 
-    .venv/bin/pip install -e '.[bench]'
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-        .venv/bin/python benchmarks/lasso_path.py
+    python -m benchmarks.lasso_path
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
+
+import probfit as pf
+from benchmarks.harness import Data, Outcome, Problem, Runner, kernel_seconds
+from probfit.contract import weighted_gram
 
 #: Epoch cap per λ for sklearn (saga needs thousands of epochs to reach tol=1e-6 here; the cap
 #: keeps the run to minutes, and the objective gap column shows what it costs).
@@ -40,9 +41,20 @@ def make_data(n: int = 100_000, p: int = 200, seed: int = 0) -> tuple[np.ndarray
     return X, y
 
 
+def model(scale: float = 1.0) -> pf.Model:
+    """Logistic regression with ``w ~ Laplace(0, scale)`` (penalty ``‖w‖₁ / scale``)."""
+    m = pf.Model("lasso_logistic")
+    Xh, yh = m.data("X", ("n", "p")), m.data("y", ("n",))
+    w = m.param("w", ("p",), prior=pf.Laplace(0.0, scale))
+    b = m.param("b")
+    m.observe(yh, pf.Bernoulli(logit=Xh @ w + b))
+    return m
+
+
 def objective(b0: float, w: np.ndarray, X: np.ndarray, y: np.ndarray, lam: float) -> float:
-    eta = b0 + X @ w
-    return float(np.sum(np.logaddexp(0.0, eta) - y * eta) + lam * np.sum(np.abs(w)))
+    """probfit's MAP objective ``−Σ log p(yᵢ) + λ‖w‖₁`` at ``(b0, w)``."""
+    obj = model(1.0 / lam).compile({"X": X, "y": y}, "map")
+    return obj.total(obj.layout.pack({"w": w, "b": b0}))
 
 
 def lambda_grid(X: np.ndarray, y: np.ndarray, k: int = 30, ratio: float = 1e-2) -> np.ndarray:
@@ -50,19 +62,14 @@ def lambda_grid(X: np.ndarray, y: np.ndarray, k: int = 30, ratio: float = 1e-2) 
     return float(np.max(np.abs(g))) * ratio ** (np.arange(k) / (k - 1))
 
 
-def run_probfit(X: np.ndarray, y: np.ndarray, lams: np.ndarray) -> tuple[float, float, np.ndarray]:
-    import probfit as pf
-
+def run_probfit(X: np.ndarray, y: np.ndarray, lams: np.ndarray
+                ) -> tuple[float, float, np.ndarray, pf.PathResult]:
+    """Seconds, final intercept and coefficients, and the whole path."""
     t0 = time.perf_counter()  # compile included, import excluded (as for the others)
-    m = pf.Model("lasso_logistic")
-    Xh, yh = m.data("X", ("n", "p")), m.data("y", ("n",))
-    w = m.param("w", ("p",), prior=pf.Laplace(0.0, 1.0))
-    b = m.param("b")
-    m.observe(yh, pf.Bernoulli(logit=Xh @ w + b))
-    res = pf.path(m, {"X": X, "y": y}, "w", strengths=lams)
+    res = pf.path(model(), {"X": X, "y": y}, "w", strengths=lams)
     elapsed = time.perf_counter() - t0
     theta = res.theta[-1]
-    return elapsed, float(theta[-1]), res.coef[-1]
+    return elapsed, float(theta[-1]), res.coef[-1], res
 
 
 def run_glum(X: np.ndarray, y: np.ndarray, lams: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -91,46 +98,87 @@ def run_sklearn(X: np.ndarray, y: np.ndarray, lams: np.ndarray, solver: str
     return time.perf_counter() - t0, float(m.intercept_[0]), m.coef_[0].copy()
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}; {os.cpu_count()} logical CPUs visible (shared with other jobs); "
-            f"Python {platform.python_version()}; numpy {np.__version__}")
+def path_floor(X: np.ndarray, n_iter: np.ndarray, n_active: np.ndarray) -> float:
+    """``Σ_k n_iter_k × t(X_Aᵀ W X_A)`` with ``|A_k|`` = nonzero coefficients at point ``k``
+    plus the intercept; each distinct ``|A|`` is timed once (``weighted_gram`` on that many
+    contiguous columns)."""
+    h = np.full(X.shape[0], 0.25)
+    unit = {}
+    for m in np.unique(n_active):
+        cols = np.ascontiguousarray(X[:, : int(m)])
+        unit[int(m)] = kernel_seconds(lambda c=cols: weighted_gram(c, h))
+    return float(sum(k * unit[int(m)] for k, m in zip(n_iter, n_active, strict=True)))
 
 
-def main() -> None:
-    import glum  # noqa: F401  (imports are not timed)
-    import sklearn.linear_model  # noqa: F401
+@dataclass(frozen=True)
+class LassoPath(Problem):
+    """A lasso logistic path of ``points`` λ values on ``make_data(n, p)``."""
 
-    import probfit  # noqa: F401
+    name: str
+    n: int
+    p: int
+    points: int
 
-    X, y = make_data()
-    lams = lambda_grid(X, y)
-    runs = {"probfit (newton: IRLS + CD)": lambda: run_probfit(X, y, lams),
-            "glum (irls-cd)": lambda: run_glum(X, y, lams),
-            "sklearn saga": lambda: run_sklearn(X, y, lams, "saga"),
-            "sklearn liblinear": lambda: run_sklearn(X, y, lams, "liblinear")}
-    print(f"machine: {machine()}")
-    print(f"n = {X.shape[0]}, p = {X.shape[1]}, 30 λ from {lams[0]:.6g} to {lams[-1]:.6g}")
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    results = {}
-    for name, run in runs.items():
-        cpu0 = time.process_time()
-        t, b0, w = run()
-        cpu = time.process_time() - cpu0
-        results[name] = (t, cpu, objective(b0, w, X, y, lams[-1]), int(np.sum(w != 0)))
-        print(f"{name}: {t:.2f} s ({cpu:.2f} s CPU), final objective {results[name][2]:.10f}, "
-              f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    best = min(r[2] for r in results.values())
-    print("| library | path time (s) | CPU time (s) | final objective | relative gap | nonzero |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, (t, cpu, obj, nnz) in results.items():
-        print(f"| {name} | {t:.2f} | {cpu:.2f} | {obj:.10f} | {(obj - best) / abs(best):.2e} "
-              f"| {nnz} |")
+    def describe(self) -> str:
+        return (f"Lasso logistic regression path, n = {self.n:,}, p = {self.p} standard-normal "
+                f"covariates (20 nonzero true coefficients, seed 0), unpenalised intercept, "
+                f"{self.points} λ from λ_max down to λ_max/100 (probfit's sum convention; glum "
+                "`alpha = λ/n` with `alpha_search`, sklearn `C = 1/λ` refitted per λ, saga with "
+                f"warm starts and at most {SAGA_EPOCHS} epochs per λ, liblinear with "
+                "`intercept_scaling=100`). Time: the whole path. Objective: probfit's "
+                "−Σᵢ log p(yᵢ | θ) + λ‖w‖₁ at the smallest λ. Floor: Σ over the path's points "
+                "of (proximal Newton iterations × one active-set `X_AᵀWX_A`), A = the nonzero "
+                "coefficients at that point's solution plus the intercept. sklearn's saga and "
+                "liblinear take minutes, so they run once (no repeats).")
+
+    def data(self) -> Data:
+        X, y = make_data(self.n, self.p)
+        return {"X": X, "y": y}
+
+    def extras(self, data: Data) -> Data:
+        return {"lams": lambda_grid(data["X"], data["y"], self.points)}
+
+    def runners(self) -> list[Runner]:
+        def peer(fn):
+            def run(data: Data) -> Outcome:
+                t, b0, w = fn(data["X"], data["y"], data["lams"])
+                return Outcome((b0, w), None, seconds=t)
+            return run
+
+        return [Runner("probfit newton (IRLS + CD)", self._probfit, probfit=True),
+                Runner("glum (irls-cd)", peer(run_glum), ("glum",)),
+                Runner("sklearn saga", peer(lambda X, y, lams: run_sklearn(X, y, lams, "saga")),
+                       ("sklearn.linear_model",), max_repeats=1),
+                Runner("sklearn liblinear",
+                       peer(lambda X, y, lams: run_sklearn(X, y, lams, "liblinear")),
+                       ("sklearn.linear_model",), max_repeats=1)]
+
+    def objective(self, data: Data, outcome: Outcome) -> float:
+        b0, w = outcome.solution
+        return objective(b0, w, data["X"], data["y"], float(data["lams"][-1]))
+
+    def floor(self, data: Data, runner: Runner, outcome: Outcome) -> tuple[float, str]:
+        n_iter, n_active = outcome.work
+        return (path_floor(data["X"], n_iter, n_active),
+                f"Σ over {len(n_iter)} points of iterations × X_AᵀWX_A ({int(n_iter.sum())} "
+                f"iterations, |A| from {int(n_active.min())} to {int(n_active.max())})")
+
+    def _probfit(self, data: Data) -> Outcome:
+        t, b0, w, res = run_probfit(data["X"], data["y"], data["lams"])
+        return Outcome((b0, w), int(res.n_iter.sum()), seconds=t,
+                       work=(res.n_iter, res.n_nonzero + 1))
+
+
+def problems(size: str) -> list[LassoPath]:
+    """The lasso path at ``size`` (``"quick"``, ``"medium"`` or ``"full"``)."""
+    if size == "quick":
+        return [LassoPath("lasso_path_quick", 2000, 20, 10)]
+    if size == "medium":
+        return [LassoPath("lasso_path_2e4x200", 20_000, 200, 30)]
+    return [LassoPath("lasso_path_1e5x200", 100_000, 200, 30)]
+
 
 if __name__ == "__main__":
-    main()
+    from benchmarks import run
+
+    raise SystemExit(run.main(["--problems", "lasso_path_1e5x200"]))

@@ -1,105 +1,87 @@
-"""Run the peer-comparison suite: ``python -m benchmarks.run [--quick] [--repeats N]``.
+"""Run the peer-comparison suite: ``python -m benchmarks.run [--quick] [--problems ...]``.
 
 Installs nothing: peers come from the ``bench`` extra (``pip install -e '.[bench]'``); a peer
-that is not installed is skipped. Every library sees identical data; runs are interleaved
-(library order rotates each repeat) and the median time is reported with its ratio to probfit,
-the final objective (probfit's negative log-likelihood at each library's solution), the gap to
-the best objective, the numpy-traced peak memory, and probfit's time as a multiple of its floor
-(iterations × one ``XᵀWX``). Results go to stdout and ``benchmarks/RESULTS.md``.
+that is not installed is skipped (and listed under its table). Every library sees identical
+data; runs are interleaved (library order rotates each repeat) and the median time is reported
+with its ratio to probfit, the final objective (computed by probfit at each library's
+solution), the gap to the best objective, the peak resident-memory growth of the fit (measured
+in a separate pass, one fresh process per library: :mod:`benchmarks.memory`), the library's
+iterations and probfit's time as a multiple of its floor. Results go to stdout and to
+``benchmarks/RESULTS.md`` (a full run rewrites it; ``--problems`` replaces only those sections).
+See ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import gc
+import sys
 import time
-import tracemalloc
 from pathlib import Path
 
-import numpy as np
+from benchmarks import glm, gmm_em, lasso_path, machine, memory, ridge, vi_meanfield
+from benchmarks.harness import Problem, Row, time_problem, to_markdown
 
-from benchmarks import glm
+#: Modules that contribute problems, in table order; each has ``problems(size)``.
+MODULES = (glm, ridge, lasso_path, gmm_em, vi_meanfield)
 
+SIZES = ("quick", "medium", "full")
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    blas = "unknown"
-    try:
-        from threadpoolctl import threadpool_info
+RESULTS = Path(__file__).parent / "RESULTS.md"
 
-        info = [f"{i['internal_api']} {i.get('version')} ({i.get('num_threads')} threads)"
-                for i in threadpool_info()]
-        blas = "; ".join(info) or blas
-    except ImportError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"numpy {np.__version__}, BLAS {blas}")
+HEADER = """# Benchmark results
+
+Written by `python -m benchmarks.run` (see `benchmarks/README.md` for what every column means and
+how each floor is defined). Peak memory is the growth of the resident set during one fit in a
+fresh process (after one warm-up fit), above the data and the imported libraries
+(`benchmarks/memory.py`); timings come from a separate pass, all libraries interleaved in one
+process.
+"""
 
 
-def _timed(fn, data):
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    out = fn(data)
-    elapsed = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return elapsed, peak, out
+def all_problems(size: str) -> list[Problem]:
+    """Every problem of the suite at ``size``."""
+    return [p for mod in MODULES for p in mod.problems(size)]
 
 
-def run_problem(problem, repeats: int) -> list[dict]:
-    """Time every runner on ``problem``; return one row per library."""
+def run_problem(problem: Problem, repeats: int, measure_memory: bool
+                ) -> tuple[list[Row], list[str]]:
+    """Time every installed runner (interleaved), then measure each one's peak memory."""
     data = problem.data()
-    runners = problem.runners()
-    names = list(runners)
-    times = {k: [] for k in names}
-    peaks, results = {}, {}
-    for r in range(repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
-            elapsed, peak, out = _timed(runners[name], data)
-            times[name].append(elapsed)
-            peaks[name] = max(peaks.get(name, 0), peak)
-            results[name] = out
-    objectives = {k: problem.objective(data, v[0], v[1]) for k, v in results.items()}
-    best = min(objectives.values())
-    base = float(np.median(times["probfit newton"]))
-    rows = []
-    for name in names:
-        t = float(np.median(times[name]))
-        row = {"problem": problem.name, "library": name, "time_s": t, "ratio": t / base,
-               "objective": objectives[name],
-               "gap": (objectives[name] - best) / max(1.0, abs(best)),
-               "peak_mb": peaks[name] / 2**20, "iterations": results[name][2]}
-        if name == "probfit newton":
-            row["floor_multiple"] = t / problem.floor(data, results[name][2])
-        rows.append(row)
-    rows[0]["x_mb"] = data["X"].nbytes / 2**20
-    return rows
+    extras = problem.extras(data)
+    rows, skipped = time_problem(problem, repeats, {**data, **extras})
+    del data
+    gc.collect()
+    if measure_memory:
+        for row in rows:
+            try:
+                row.peak_mb = memory.peak_growth(problem, row.library, extras)
+            except Exception as err:
+                skipped.append(f"peak memory of {row.library} (failed: "
+                               f"{type(err).__name__}: {err})")
+    return rows, skipped
 
 
-def to_markdown(rows: list[dict]) -> str:
-    head = ("| problem | library | time (s) | ratio to probfit | final objective | relative gap "
-            "to best | peak memory (MB) | iterations | probfit time / floor |")
-    lines = [head, "|" + "---|" * 9]
-    for r in rows:
-        floor = f"{r['floor_multiple']:.2f}" if "floor_multiple" in r else ""
-        lines.append(f"| {r['problem']} | {r['library']} | {r['time_s']:.3f} | {r['ratio']:.2f} "
-                     f"| {r['objective']:.10g} | {r['gap']:.1e} | {r['peak_mb']:.0f} | "
-                     f"{r['iterations']} | {floor} |")
-    return "\n".join(lines)
+def section(problem: Problem, rows: list[Row], skipped: list[str], command: str,
+            memory_note: str) -> str:
+    """The Markdown section of one problem."""
+    floors = [f"{r.library}: {r.floor_note}" for r in rows if r.floor_note]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    parts = [problem.describe(), f"Command: `{command}` ({when}).",
+             f"Machine: {machine.describe()}", memory_note, to_markdown(rows)]
+    if floors:
+        parts.append("Floors: " + "; ".join(floors) + ".")
+    verdict = problem.verdict(rows)
+    if verdict:
+        parts.append(verdict)
+    if skipped:
+        parts.append("Skipped: " + "; ".join(skipped) + ".")
+    return "\n\n".join(parts) + "\n"
 
 
 def write_section(path: Path, title: str, body: str) -> None:
     """Replace (or append) the ``## title`` section of a Markdown results file."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    text = path.read_text() if path.exists() else HEADER
     head = f"## {title}\n"
     start = text.find(head)
     if start < 0:
@@ -113,33 +95,47 @@ def write_section(path: Path, title: str, body: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (a CI smoke run)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes, one repeat, no memory pass (the CI smoke run)")
+    parser.add_argument("--size", choices=SIZES, default=None,
+                        help="problem sizes (default full; medium divides n by about 10)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed runs per library (default 3, 1 with --quick)")
-    parser.add_argument("--out", default=None, help="where to write the Markdown results "
-                        "(default benchmarks/RESULTS.md; not written with --quick)")
     parser.add_argument("--problems", default=None,
                         help="comma-separated problem names to run (default: all)")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure peak memory in fresh processes (default: on, off "
+                             "with --quick)")
+    parser.add_argument("--out", default=None, help="where to write the Markdown results "
+                        "(default benchmarks/RESULTS.md for full-size runs; none otherwise)")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 3)
-    rows = []
-    chosen = None if args.problems is None else set(args.problems.split(","))
-    for problem in glm.problems(args.quick):
-        if chosen is None or problem.name in chosen:
-            rows.extend(run_problem(problem, repeats))
-    table = to_markdown(rows)
-    print(table)
-    out = args.out or (None if args.quick else str(Path(__file__).parent / "RESULTS.md"))
-    if out:
-        body = (f"Command: `python -m benchmarks.run{' --quick' if args.quick else ''}"
-                f"{' --problems ' + args.problems if args.problems else ''}"
-                f"{' --repeats ' + str(args.repeats) if args.repeats else ''}` "
-                f"(median of {repeats} interleaved run(s)).\n\nMachine: {_machine()}\n\n"
-                "Peak memory is what numpy allocations traced during the fit (tracemalloc); "
-                "the design matrix itself is allocated before and counted in none of them. "
-                "The floor is probfit's iterations × one `XᵀWX` (a dense `gemm`).\n\n"
-                + table + "\n")
-        write_section(Path(out), "GLM maximum likelihood (`python -m benchmarks.run`)", body)
+    size = args.size or ("quick" if args.quick else "full")
+    repeats = args.repeats or (1 if size == "quick" else 3)
+    measure = (size != "quick") if args.memory is None else args.memory
+    if measure and not memory.supported():
+        measure = False
+    problems = all_problems(size)
+    if args.problems is not None:
+        chosen = args.problems.split(",")
+        unknown = sorted(set(chosen) - {p.name for p in problems})
+        if unknown:
+            parser.error(f"unknown problems {unknown}; at size {size!r} the problems are "
+                         f"{[p.name for p in problems]}")
+        problems = [p for p in problems if p.name in chosen]
+    command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
+    memory_note = ("Peak memory: resident-set growth of one fit in a fresh process, after a "
+                   "warm-up fit except for the peers that run once (`benchmarks/memory.py`)."
+                   if measure else
+                   "Peak memory: not measured in this run.")
+    out = Path(args.out) if args.out else (RESULTS if size == "full" else None)
+    if out is not None and args.problems is None:
+        out.write_text(HEADER)
+    for problem in problems:
+        rows, skipped = run_problem(problem, repeats, measure)
+        body = section(problem, rows, skipped, command, memory_note)
+        print(f"## {problem.name}\n\n{body}", flush=True)
+        if out is not None:
+            write_section(out, problem.name, body)
     return 0
 
 

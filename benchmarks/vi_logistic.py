@@ -40,11 +40,11 @@ N, P, SEED = 20000, 20, 0
 PRIOR_SD = 1.0
 
 
-def simulate(seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+def simulate(seed: int = SEED, n: int = N, p: int = P) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, P))
-    w = rng.normal(scale=0.5, size=P)
-    y = (rng.random(N) < 1.0 / (1.0 + np.exp(-X @ w))).astype(float)
+    X = rng.normal(size=(n, p))
+    w = rng.normal(scale=0.5, size=p)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-X @ w))).astype(float)
     return X, y
 
 
@@ -76,35 +76,43 @@ def run_probfit(X: np.ndarray, y: np.ndarray, engine: str) -> dict:
             "pareto_k": fit.pareto_k}
 
 
-def exact_meanfield(X: np.ndarray, y: np.ndarray, nodes: int = 40) -> dict:
-    """The mean-field optimum itself, without Monte Carlo: each linear predictor is Gaussian
-    under q, so the expected log-likelihood is a 1-d Gauss–Hermite integral per row, with exact
-    gradients (Bonnet/Price); L-BFGS on ``(m, log s)`` to a tight tolerance."""
-    from scipy import optimize, special
+def neg_elbo(lam: np.ndarray, X: np.ndarray, y: np.ndarray, nodes: int = 40
+             ) -> tuple[float, np.ndarray]:
+    """Minus the exact mean-field ELBO of ``q(w) = N(m, diag(s²))`` at ``lam = (m, log s)``,
+    and its gradient: each linear predictor is Gaussian under q, so the expected
+    log-likelihood is a 1-d Gauss–Hermite integral per row, with exact gradients
+    (Bonnet/Price)."""
+    from scipy import special
 
+    p = X.shape[1]
     t, wts = np.polynomial.hermite.hermgauss(nodes)
     wts = wts / np.sqrt(np.pi)
-    X2, sign = X * X, 2.0 * y - 1.0
+    sign = 2.0 * y - 1.0
     tau2 = PRIOR_SD**2
+    m, s = lam[:p], np.exp(lam[p:])
+    mu, v = X @ m, (X * X) @ (s * s)
+    eta = mu[:, None] + np.sqrt(2.0 * v)[:, None] * t[None, :]
+    lp = special.log_expit(sign[:, None] * eta)
+    sig = special.expit(eta)
+    ell = float(np.sum(lp @ wts))
+    g_mu = (y[:, None] - sig) @ wts
+    g_v = -0.5 * (sig * (1.0 - sig)) @ wts
+    elbo = ell - 0.5 * np.sum(m * m + s * s) / tau2 + np.sum(np.log(s))
+    g_m = X.T @ g_mu - m / tau2
+    g_s = 2.0 * s * ((X * X).T @ g_v) - s / tau2 + 1.0 / s
+    return -elbo, -np.concatenate([g_m, g_s * s])
 
-    def neg_elbo(lam):
-        m, s = lam[:P], np.exp(lam[P:])
-        mu, v = X @ m, X2 @ (s * s)
-        eta = mu[:, None] + np.sqrt(2.0 * v)[:, None] * t[None, :]
-        lp = special.log_expit(sign[:, None] * eta)
-        sig = special.expit(eta)
-        ell = float(np.sum(lp @ wts))
-        g_mu = (y[:, None] - sig) @ wts
-        g_v = -0.5 * (sig * (1.0 - sig)) @ wts
-        elbo = ell - 0.5 * np.sum(m * m + s * s) / tau2 + np.sum(np.log(s))
-        g_m = X.T @ g_mu - m / tau2
-        g_s = 2.0 * s * (X2.T @ g_v) - s / tau2 + 1.0 / s
-        return -elbo, -np.concatenate([g_m, g_s * s])
 
-    res = optimize.minimize(neg_elbo, np.concatenate([np.zeros(P), np.full(P, -3.0)]),
-                            jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "ftol": 0.0,
-                                                                  "maxiter": 10000})
-    return {"mean": res.x[:P], "sd": np.exp(res.x[P:]), "converged": bool(res.success)}
+def exact_meanfield(X: np.ndarray, y: np.ndarray, nodes: int = 40) -> dict:
+    """The mean-field optimum itself, without Monte Carlo: L-BFGS on ``(m, log s)`` of
+    :func:`neg_elbo` to a tight tolerance."""
+    from scipy import optimize
+
+    p = X.shape[1]
+    res = optimize.minimize(neg_elbo, np.concatenate([np.zeros(p), np.full(p, -3.0)]),
+                            args=(X, y, nodes), jac=True, method="L-BFGS-B",
+                            options={"gtol": 1e-10, "ftol": 0.0, "maxiter": 10000})
+    return {"mean": res.x[:p], "sd": np.exp(res.x[p:]), "converged": bool(res.success)}
 
 
 def _settled(losses: np.ndarray, window: int = 100, tol: float = 1e-4) -> int:
@@ -127,7 +135,7 @@ def run_numpyro(X: np.ndarray, y: np.ndarray, ref_mean: np.ndarray, ref_sd: np.n
     from numpyro.infer.autoguide import AutoNormal
 
     def npm(X, y=None):
-        w = numpyro.sample("w", dist.Normal(0.0, PRIOR_SD).expand([P]).to_event(1))
+        w = numpyro.sample("w", dist.Normal(0.0, PRIOR_SD).expand([X.shape[1]]).to_event(1))
         numpyro.sample("y", dist.Bernoulli(logits=X @ w), obs=y)
 
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
@@ -158,7 +166,7 @@ def run_pymc(X: np.ndarray, y: np.ndarray) -> dict:
     from pymc.variational.callbacks import CheckParametersConvergence
 
     with pm.Model():
-        w = pm.Normal("w", 0.0, PRIOR_SD, shape=P)
+        w = pm.Normal("w", 0.0, PRIOR_SD, shape=X.shape[1])
         pm.Bernoulli("y", logit_p=pm.math.dot(X, w), observed=y)
         t0 = time.perf_counter()
         approx = pm.fit(n=50000, method="advi", random_seed=0, progressbar=False,

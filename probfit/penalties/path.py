@@ -139,6 +139,8 @@ class PathResult:
         Coefficient labels.
     pure_ridge
         Whether the prior has no L1 part (then the prior-scale axis is the Normal ``τ``).
+    n_iter
+        Engine iterations at each point (for the proximal Newton engine, outer iterations).
     """
 
     param: str
@@ -154,6 +156,7 @@ class PathResult:
     converged: np.ndarray
     labels: list[str]
     pure_ridge: bool
+    n_iter: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.strength)
@@ -257,7 +260,7 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
     mle_obj = mle() if smooth_prior and mle is not None else None
     sh = pen.shape
     rows: dict[str, list[Any]] = {k: [] for k in ("coef", "theta", "objective", "df", "nnz",
-                                                  "kkt", "conv")}
+                                                  "kkt", "conv", "iter")}
     for s in strengths:
         pen.set(float(s))
         res = ENGINES[engine](objective, theta, **options)
@@ -271,6 +274,7 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
         rows["nnz"].append(int(np.sum(coef != sh.loc)))
         rows["kkt"].append(kkt_violation(objective, theta, g))
         rows["conv"].append(bool(res.converged))
+        rows["iter"].append(int(res.n_iter))
     lam = strengths * (sh.l1[sh.ref] + sh.l2[sh.ref])
     with np.errstate(divide="ignore"):
         scale = 1.0 / np.sqrt(lam) if pen.pure_ridge else 1.0 / lam
@@ -282,7 +286,8 @@ def run_path(objective: Objective, param: str, strengths: Sequence[float] | None
     return PathResult(param, strengths, lam, scale, np.array(rows["coef"]),
                       np.array(rows["theta"]), np.array(rows["objective"]),
                       np.array(rows["df"]), np.array(rows["nnz"]), np.array(rows["kkt"]),
-                      np.array(rows["conv"]), labels, pen.pure_ridge)
+                      np.array(rows["conv"]), labels, pen.pure_ridge,
+                      n_iter=np.array(rows["iter"]))
 
 
 def path(model: Model, data: Mapping[str, Any], param: str = "w", n: int = 50, *,
