@@ -30,20 +30,51 @@ __all__ = [
 # The logistic family is written in numpy's vectorised exp/log1p (several times faster per
 # element than scipy's expit/log_expit on large arrays): with a = exp(-|x|) <= 1 nothing
 # overflows, and no difference of nearly equal numbers is formed, so both tails keep full
-# relative precision.
+# relative precision. Arrays are worked on in place: two allocations per call instead of five
+# (each fresh large array costs page faults comparable to the arithmetic).
+def _exp_neg_abs(x: np.ndarray) -> np.ndarray:
+    """``exp(-|x|)`` in one new array (a plain value for a scalar)."""
+    a = np.abs(x)
+    if isinstance(a, np.ndarray) and a.ndim:
+        np.negative(a, out=a)
+        return np.exp(a, out=a)
+    return np.exp(-a)
+
+
+def _inplace(a: np.ndarray) -> bool:
+    return isinstance(a, np.ndarray) and a.ndim > 0 and a.dtype == np.float64
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic function ``1 / (1 + exp(-x)) = exp(min(x, 0)) / (1 + exp(-|x|))``."""
-    return np.exp(np.minimum(x, 0.0)) / (1.0 + np.exp(-np.abs(x)))
+    a = _exp_neg_abs(x)
+    top = np.minimum(x, 0.0)
+    if not (_inplace(a) and _inplace(top)):
+        return np.exp(top) / (1.0 + a)
+    np.exp(top, out=top)
+    a += 1.0
+    top /= a
+    return top
 
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``."""
-    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+    a = _exp_neg_abs(x)
+    top = np.minimum(x, 0.0)
+    if not (_inplace(a) and _inplace(top)):
+        return top - np.log1p(a)
+    top -= np.log1p(a, out=a)
+    return top
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
     """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``."""
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+    a = _exp_neg_abs(x)
+    top = np.maximum(x, 0.0)
+    if not (_inplace(a) and _inplace(top)):
+        return top + np.log1p(a)
+    top += np.log1p(a, out=a)
+    return top
 
 
 def log_factorial(x: np.ndarray) -> np.ndarray:

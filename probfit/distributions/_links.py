@@ -93,11 +93,15 @@ class Logit(Link):
     # σ·sigmoid(-σ·eta); the curvature sigmoid(eta)·sigmoid(-eta) = a / (1 + a)² with
     # a = exp(-|eta|). All keep full relative precision in both tails.
     def lx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
-        return log_sigmoid((2.0 * x - 1.0) * e)
+        s = 2.0 * x - 1.0
+        s *= e
+        return log_sigmoid(s)
 
     def dlx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         sign = 2.0 * x - 1.0
-        return sign * sigmoid(-sign * e)
+        t = sigmoid(-sign * e)
+        t *= sign
+        return t
 
     def d2lx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         return -self.info(e)
@@ -105,7 +109,9 @@ class Logit(Link):
     def info(self, e: np.ndarray) -> np.ndarray:
         a = np.exp(-np.abs(e))
         b = 1.0 + a
-        return a / (b * b)
+        b *= b
+        a /= b
+        return a
 
     def d2lp(self, e: np.ndarray) -> np.ndarray:
         return -self.info(e)

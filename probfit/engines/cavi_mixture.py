@@ -201,17 +201,35 @@ def cavi_mixture(plan: MixturePlan, layout, *, seed: int | None = 0, max_iter: i
     ConvergenceError
         If the ELBO decreases by more than ``1e-10`` relative (a wrong update).
     """
+    return sweep_mixture(MixtureCAVI, plan, layout, seed=seed, max_iter=max_iter, tol=tol)
+
+
+def sweep_mixture(state_type, plan, layout, *, seed: int | None, max_iter: int, tol: float,
+                  resp0: np.ndarray | None = None) -> tuple[VIResult, object]:
+    """Run a mixture's CAVI state ``state_type(plan, resp0)`` to convergence and wrap the result.
+
+    The initial responsibilities are ``resp0`` (rows on the simplex) or a k-means++ partition
+    seeded by ``seed``; the sweeps run in :func:`~probfit.engines.cavi.run_sweeps`, which
+    enforces a non-decreasing ELBO. Shared by the Normal–Gamma and Normal–Wishart mixtures.
+    """
     if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise EngineError(f"max_iter must be a positive integer, got {max_iter!r}")
     if not tol > 0:
         raise EngineError(f"tol must be positive, got {tol!r}")
-    k = plan.alpha0.size
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-    labels = kmeans(plan.x, k, rng)
-    state = MixtureCAVI(plan, np.eye(k)[labels])
+    n, k = plan.x.shape[0], plan.alpha0.size
+    if resp0 is None:
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        resp0 = np.eye(k)[kmeans(plan.x, k, rng)]
+    else:
+        resp0 = np.asarray(resp0, dtype=float)
+        if resp0.shape != (n, k) or not np.all(np.isfinite(resp0)) or np.any(resp0 < 0) \
+                or not np.allclose(resp0.sum(axis=1), 1.0):
+            raise EngineError(f"resp0 must be an ({n}, {k}) array of probabilities with rows "
+                              f"summing to 1, got shape {resp0.shape}")
+    state = state_type(plan, resp0)
     elbo, converged, it, history, message = run_sweeps(state, max_iter, tol)
     q = state.q(layout)
-    theta = layout.pack({n: mo for n, (mo, _) in q.moments().items()})
+    theta = layout.pack({name: mo for name, (mo, _) in q.moments().items()})
     result = VIResult(theta=theta, objective=-elbo, converged=converged, n_iter=it,
                       message=message, engine="cavi", history=history, q=q, family="conjugate")
     return result, state

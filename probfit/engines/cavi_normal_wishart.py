@@ -36,11 +36,9 @@ from scipy import special
 
 from probfit.distributions.wishart import wishart_e_logdet, wishart_entropy, wishart_log_norm
 from probfit.engines.advi import VIResult
-from probfit.engines.cavi import run_sweeps
+from probfit.engines.cavi_mixture import sweep_mixture
 from probfit.engines.qfamilies import DirichletFactor, FactorQ, GaussianBlock
 from probfit.engines.qnormalwishart import NormalWishartQ, WishartFactor, scale_from_inverse_chol
-from probfit.errors import EngineError
-from probfit.latent.kmeans import kmeans
 from probfit.latent.normal_wishart import NormalWishartPlan
 
 __all__ = ["NormalWishartCAVI", "cavi_normal_wishart"]
@@ -295,24 +293,5 @@ def cavi_normal_wishart(plan: NormalWishartPlan, layout, *, seed: int | None = 0
     ConvergenceError
         If the ELBO decreases by more than ``1e-10`` relative (a wrong update).
     """
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise EngineError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not tol > 0:
-        raise EngineError(f"tol must be positive, got {tol!r}")
-    n, k = plan.x.shape[0], plan.alpha0.size
-    if resp0 is None:
-        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-        resp0 = np.eye(k)[kmeans(plan.x, k, rng)]
-    else:
-        resp0 = np.asarray(resp0, dtype=float)
-        if resp0.shape != (n, k) or not np.all(np.isfinite(resp0)) or np.any(resp0 < 0) \
-                or not np.allclose(resp0.sum(axis=1), 1.0):
-            raise EngineError(f"resp0 must be an ({n}, {k}) array of probabilities with rows "
-                              f"summing to 1, got shape {resp0.shape}")
-    state = NormalWishartCAVI(plan, resp0)
-    elbo, converged, it, history, message = run_sweeps(state, max_iter, tol)
-    q = state.q(layout)
-    theta = layout.pack({name: mo for name, (mo, _) in q.moments().items()})
-    result = VIResult(theta=theta, objective=-elbo, converged=converged, n_iter=it,
-                      message=message, engine="cavi", history=history, q=q, family="conjugate")
-    return result, state
+    return sweep_mixture(NormalWishartCAVI, plan, layout, seed=seed, max_iter=max_iter,
+                         tol=tol, resp0=resp0)
