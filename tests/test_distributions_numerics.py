@@ -166,3 +166,18 @@ def test_negative_binomial_expected_dispersion_curvature_over_both_branches(
     batch = D.NegativeBinomial(mean=np.array([mu, mu, 1.0]), dispersion=alpha).expected_d2logp(
         {}, ("dispersion",))[("dispersion", "dispersion")]
     np.testing.assert_allclose(batch[:2], got, rtol=1e-15)
+
+
+def test_logit_bernoulli_broadcasts_the_outcome_against_the_predictor():
+    """y of shape (n, 1) against a logit of shape (n, k) (a mixture's or a VI draw's layout):
+    the one-pass formulas must broadcast like the two-branch definition."""
+    rng = np.random.default_rng(0)
+    eta = rng.normal(scale=5.0, size=(7, 3))
+    x = (rng.random((7, 1)) < 0.5).astype(float)
+    d = D.Bernoulli(logit=eta)
+    v = {"logit": eta}
+    want_lp = np.where(x == 1.0, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta))
+    want_d1 = np.where(x == 1.0, 1.0, 0.0) - 1.0 / (1.0 + np.exp(-eta))
+    np.testing.assert_allclose(d.logp(x, v), want_lp, rtol=1e-13)
+    np.testing.assert_allclose(d.dlogp(x, v, ("logit",))["logit"], want_d1, rtol=1e-12,
+                               atol=1e-15)

@@ -93,9 +93,7 @@ class Logit(Link):
     # σ·sigmoid(-σ·eta); the curvature sigmoid(eta)·sigmoid(-eta) = a / (1 + a)² with
     # a = exp(-|eta|). All keep full relative precision in both tails.
     def lx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
-        s = 2.0 * x - 1.0
-        s *= e
-        return log_sigmoid(s)
+        return log_sigmoid((2.0 * x - 1.0) * e)
 
     def dlx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         sign = 2.0 * x - 1.0
