@@ -42,6 +42,29 @@ __all__ = ["MixtureCAVI", "cavi_mixture"]
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
+def e_log_weights(alpha: np.ndarray) -> np.ndarray:
+    """``E[log π]`` under ``q(π) = Dirichlet(alpha)``."""
+    return special.digamma(alpha) - special.digamma(alpha.sum())
+
+
+def labels_from(log_rho: np.ndarray) -> np.ndarray:
+    """``q(z)``: the rows of ``exp(log_rho)`` normalised in log space."""
+    return np.exp(log_rho - special.logsumexp(log_rho, axis=1, keepdims=True))
+
+
+def weights_and_labels_elbo(alpha0: np.ndarray, alpha: np.ndarray, resp: np.ndarray) -> float:
+    """The ELBO terms of Dirichlet weights and categorical labels: ``E[log p(z | π)]``,
+    ``H[q(z)]``, ``E[log p(π)]`` and ``H[q(π)]``."""
+    e_log_pi = e_log_weights(alpha)
+    z_prior = float(np.sum(resp * e_log_pi[None]))
+    z_entropy = -float(np.sum(special.xlogy(resp, resp)))
+    pi_prior = float(special.gammaln(alpha0.sum()) - special.gammaln(alpha0).sum()
+                     + np.sum((alpha0 - 1.0) * e_log_pi))
+    pi_entropy = -float(special.gammaln(alpha.sum()) - special.gammaln(alpha).sum()
+                        + np.sum((alpha - 1.0) * e_log_pi))
+    return z_prior + z_entropy + pi_prior + pi_entropy
+
+
 class MixtureCAVI:
     """The variational parameters of the Gaussian mixture, their updates and the exact ELBO.
 
@@ -73,9 +96,6 @@ class MixtureCAVI:
         self.a, self.b = plan.a0.copy(), plan.b0.copy()
 
     # ------------------------------------------------------------------ expectations
-    def _e_log_pi(self) -> np.ndarray:
-        return special.digamma(self.alpha) - special.digamma(self.alpha.sum())
-
     def _e_sq(self) -> np.ndarray:
         """``E[(x_nd − μ_kd)²]`` as ``(n, k, d)`` (independent ``q(μ)``)."""
         x = self.plan.x
@@ -106,8 +126,7 @@ class MixtureCAVI:
             self._update_normal_gamma(nk, s1)
         else:
             self._update_independent(nk, s1)
-        log_rho = self._e_log_pi()[None] + self._row_terms()
-        self.resp = np.exp(log_rho - special.logsumexp(log_rho, axis=1, keepdims=True))
+        self.resp = labels_from(e_log_weights(self.alpha)[None] + self._row_terms())
 
     def _update_normal_gamma(self, nk: np.ndarray, s1: np.ndarray) -> None:
         p, r, x = self.plan, self.resp, self.plan.x
@@ -131,16 +150,10 @@ class MixtureCAVI:
     def elbo(self) -> float:
         """The exact ELBO ``E_q[log p(x, z, π, μ, τ)] − E_q[log q]``."""
         p, r = self.plan, self.resp
-        e_log_pi = self._e_log_pi()
         e_tau = self.a / self.b
         e_log_tau = special.digamma(self.a) - np.log(self.b)
         lik = float(np.sum(r * self._row_terms()))
-        z_prior = float(np.sum(r * e_log_pi[None]))
-        z_entropy = -float(np.sum(special.xlogy(r, r)))
-        pi_prior = float(special.gammaln(p.alpha0.sum()) - special.gammaln(p.alpha0).sum()
-                         + np.sum((p.alpha0 - 1.0) * e_log_pi))
-        pi_entropy = -float(special.gammaln(self.alpha.sum()) - special.gammaln(self.alpha).sum()
-                            + np.sum((self.alpha - 1.0) * e_log_pi))
+        labels = weights_and_labels_elbo(p.alpha0, self.alpha, r)
         if p.beta0 is None:
             mu_prior = float(np.sum(0.5 * np.log(p.lam0) - 0.5 * _LOG_2PI
                                     - 0.5 * p.lam0 * ((self.m - p.m0) ** 2 + 1.0 / self.lam)))
@@ -154,8 +167,7 @@ class MixtureCAVI:
                                  + (p.a0 - 1.0) * e_log_tau - p.b0 * e_tau))
         tau_entropy = float(np.sum(special.gammaln(self.a) - (self.a - 1.0)
                                    * special.digamma(self.a) - np.log(self.b) + self.a))
-        return (lik + z_prior + z_entropy + pi_prior + pi_entropy + mu_prior + mu_entropy
-                + tau_prior + tau_entropy)
+        return lik + labels + mu_prior + mu_entropy + tau_prior + tau_entropy
 
     def q(self, layout) -> FactorQ:
         """The factors over the parameters (``q(z)`` is :attr:`resp`)."""

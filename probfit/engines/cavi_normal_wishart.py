@@ -32,11 +32,15 @@ labels start from a k-means++ partition, or from given responsibilities (``resp0
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from probfit.distributions.wishart import wishart_e_logdet, wishart_entropy, wishart_log_norm
 from probfit.engines.advi import VIResult
-from probfit.engines.cavi_mixture import sweep_mixture
+from probfit.engines.cavi_mixture import (
+    e_log_weights,
+    labels_from,
+    sweep_mixture,
+    weights_and_labels_elbo,
+)
 from probfit.engines.qfamilies import DirichletFactor, FactorQ, GaussianBlock
 from probfit.engines.qnormalwishart import NormalWishartQ, WishartFactor, scale_from_inverse_chol
 from probfit.latent.normal_wishart import NormalWishartPlan
@@ -118,9 +122,6 @@ class NormalWishartCAVI:
         """``E[log |Λ_k|]``."""
         return wishart_e_logdet(self._w_logdet(), self.nu, self.d)
 
-    def _e_log_pi(self) -> np.ndarray:
-        return special.digamma(self.alpha) - special.digamma(self.alpha.sum())
-
     def _quad(self, points: np.ndarray) -> np.ndarray:
         """``(p − m_k)ᵀ W_k (p − m_k)`` for points ``(n, d)``, shape ``(n, k)``."""
         diff = points[None, :, :] - self.m[:, None, :]  # (k, n, d)
@@ -154,8 +155,7 @@ class NormalWishartCAVI:
             self._update_coupled(nk, s1)
         else:
             self._update_independent(nk, s1)
-        log_rho = self._e_log_pi()[None] + self._row_terms()
-        self.resp = np.exp(log_rho - special.logsumexp(log_rho, axis=1, keepdims=True))
+        self.resp = labels_from(e_log_weights(self.alpha)[None] + self._row_terms())
 
     def _update_coupled(self, nk: np.ndarray, s1: np.ndarray) -> None:
         p, r, x = self.plan, self.resp, self.plan.x
@@ -195,24 +195,17 @@ class NormalWishartCAVI:
     def elbo(self) -> float:
         """The exact ELBO ``E_q[log p(x, z, π, μ, Λ)] − E_q[log q]`` (PRML 10.70–10.77)."""
         p, r, d = self.plan, self.resp, self.d
-        e_log_pi = self._e_log_pi()
         e_logdet = self._e_logdet()
         w_logdet = self._w_logdet()
         lik = float(np.sum(r * self._row_terms()))
-        z_prior = float(np.sum(r * e_log_pi[None]))
-        z_entropy = -float(np.sum(special.xlogy(r, r)))
-        pi_prior = float(special.gammaln(p.alpha0.sum()) - special.gammaln(p.alpha0).sum()
-                         + np.sum((p.alpha0 - 1.0) * e_log_pi))
-        pi_entropy = -float(special.gammaln(self.alpha.sum()) - special.gammaln(self.alpha).sum()
-                            + np.sum((self.alpha - 1.0) * e_log_pi))
+        labels = weights_and_labels_elbo(p.alpha0, self.alpha, r)
         mu_prior, mu_entropy = self._mu_terms(e_logdet)
         # tr(W₀⁻¹ W_k) = ‖C_k⁻¹ A‖²_F with W₀⁻¹ = A Aᵀ
         trace = np.sum(_solve_lower(self.chol_inv, self._w0_inv_chol) ** 2, axis=(1, 2))
         lam_prior = float(np.sum(wishart_log_norm(self._w0_logdet, p.nu0, d)
                                  + 0.5 * (p.nu0 - d - 1.0) * e_logdet - 0.5 * self.nu * trace))
         lam_entropy = float(np.sum(wishart_entropy(w_logdet, self.nu, d)))
-        return (lik + z_prior + z_entropy + pi_prior + pi_entropy + mu_prior + lam_prior
-                + mu_entropy + lam_entropy)
+        return lik + labels + mu_prior + lam_prior + mu_entropy + lam_entropy
 
     def _mu_terms(self, e_logdet: np.ndarray) -> tuple[float, float]:
         """``E[log p(μ | ...)]`` and ``−E[log q(μ | ...)]``, summed over components."""
