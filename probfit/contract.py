@@ -7,12 +7,13 @@ These are the only places where the data-sized work of an objective happens: ``J
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["DesignProducts", "bilinear", "contract", "gram", "is_const", "sum_to_shape",
-           "weighted_gram"]
+__all__ = ["DesignProducts", "add_gram", "bilinear", "block_rows", "contract", "gram", "is_const",
+           "over_row_ranges", "sum_to_shape", "weighted_gram"]
 
 
 def sum_to_shape(u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -61,15 +62,24 @@ def is_const(j: np.ndarray) -> bool:
     return j.ndim == 1 or all(s == 1 for s in j.shape[:-1])
 
 
-#: Rows per block of the blocked design products: a block of a 50-column design is about 1 MB,
-#: so the scaled rows stay in cache between the BLAS calls that read them. A block has at least
-#: 8·p rows, so that for wide designs the p × p accumulator is not re-read for too few rows
-#: (at p = 500, 4000-row blocks ran 1.5x faster than 262-row ones).
-_BLOCK_ELEMENTS = 1 << 17
+#: Rows per block of the blocked design products: a block of a 50-column design is about 2 MB,
+#: so it stays in a core's L2 cache between the products and ufuncs that read it (on the
+#: benchmark machine 2 MB blocks ran a fused GLM pass 1.3x faster than 1 MB ones, whose
+#: per-block overhead is twice as large, and 2x faster than 4 MB ones, which spill the
+#: cache). A block has at least 8·p rows, so that for wide designs the p × p accumulator
+#: is not re-read for too few rows (at p = 500, 4000-row blocks ran 1.5x faster than
+#: 262-row ones).
+_BLOCK_ELEMENTS = 1 << 18
 _MIN_ROWS_PER_COLUMN = 8
 
 #: Designs smaller than this (in elements) are not split across threads.
 _THREADED_ELEMENTS = 1 << 21
+
+#: Designs with this many columns or more are not split across threads either: the products
+#: of their blocks are large enough for BLAS to thread them itself, and splitting on top of
+#: that oversubscribes the cores (on the benchmark machine an ``XᵀWX`` of 1e6/p rows took
+#: the same time either way at p = 100 to 150, and 1.3x longer split at p = 300).
+_THREADED_MAX_COLUMNS = 96
 
 _POOL: ThreadPoolExecutor | None = None
 
@@ -86,27 +96,54 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def block_rows(p: int) -> int:
+    """Rows per block of a blocked pass over an ``(n, p)`` design (see :data:`_BLOCK_ELEMENTS`)."""
+    return max(1, _BLOCK_ELEMENTS // max(p, 1), _MIN_ROWS_PER_COLUMN * p)
+
+
+def over_row_ranges[T](x: np.ndarray, part: Callable[[int, int], T]) -> list[T]:
+    """``part(lo, hi)`` over contiguous ranges of the rows of the design ``x``: one range per
+    available core for a large, narrow design (run by threads: numpy releases the GIL in the
+    products and ufuncs that do the work, and BLAS does not thread the products of narrow
+    cache-sized blocks itself), a single range otherwise. The split depends only on the shape
+    and the number of cores, so results are reproducible on one machine."""
+    n, p = x.shape
+    split = x.size >= _THREADED_ELEMENTS and p < _THREADED_MAX_COLUMNS
+    k = min(_workers(), max(1, n // block_rows(p))) if split else 1
+    if k == 1:
+        return [part(0, n)]
+    cuts = np.linspace(0, n, k + 1).astype(int)
+    return list(_pool().map(part, cuts[:-1], cuts[1:]))
+
+
+def add_gram(g: np.ndarray, block: np.ndarray, h: np.ndarray, work: np.ndarray) -> None:
+    """``g += blockᵀ diag(h) block``: one ``syrk`` on the ``sqrt|h|``-scaled rows (written into
+    ``work``) when ``h`` has one sign, one ``gemm`` on the ``h``-scaled rows otherwise."""
+    if np.all(h >= 0.0):
+        np.multiply(block, np.sqrt(h)[:, None], out=work)
+        g += work.T @ work
+    elif np.all(h <= 0.0):
+        np.multiply(block, np.sqrt(-h)[:, None], out=work)
+        g -= work.T @ work
+    else:
+        np.multiply(block, h[:, None], out=work)
+        g += block.T @ work
+
+
 def weighted_gram(x: np.ndarray, h: np.ndarray, vectors: tuple[np.ndarray, ...] = ()
                   ) -> tuple[np.ndarray, list[np.ndarray]]:
     """``Xᵀ diag(h) X`` and ``Xᵀv`` for each of ``vectors``, from one pass over ``X``.
 
     ``X`` is an ``(n, p)`` matrix, ``h`` and the vectors have ``n`` entries. The rows are read
-    in blocks: each block is scaled by ``sqrt|h|`` into a small work array and added into the
-    Gram matrix by one BLAS ``syrk`` (numpy's product of a matrix with its own transpose) when
-    ``h`` has one sign (always, for log-concave likelihoods), or by one ``gemm`` on the
-    ``h``-scaled rows otherwise; the vector products are taken from the same block while it is
-    in cache. Nothing data-sized is allocated. A large design is cut into one contiguous range
-    of rows per available core, summed by threads (numpy releases the GIL in these products;
-    BLAS does not thread such small blocks itself), so the result depends only on the number
-    of cores.
+    in blocks (:func:`block_rows`), each added into the Gram matrix by :func:`add_gram` while
+    the vector products are taken from the same block in cache; the blocks are spread over the
+    cores by :func:`over_row_ranges`. Nothing data-sized is allocated.
     """
     n, p = x.shape
     h = np.asarray(h, dtype=float).reshape(-1)
     vs = np.column_stack([np.asarray(v, dtype=float).reshape(-1) for v in vectors]) \
         if vectors else np.zeros((n, 0))
-    sign = -1.0 if np.all(h <= 0.0) else 1.0 if np.all(h >= 0.0) else 0.0
-    root = np.sqrt(np.abs(h)) if sign else h
-    rows = max(1, min(n, max(_BLOCK_ELEMENTS // max(p, 1), _MIN_ROWS_PER_COLUMN * p)))
+    rows = min(n, block_rows(p))
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         work = np.empty((rows, p))
@@ -114,22 +151,13 @@ def weighted_gram(x: np.ndarray, h: np.ndarray, vectors: tuple[np.ndarray, ...] 
         xv = np.zeros((p, vs.shape[1]))
         for start in range(lo, hi, rows):
             stop = min(hi, start + rows)
-            block, scaled = x[start:stop], work[: stop - start]
-            np.multiply(block, root[start:stop, None], out=scaled)
-            g += (scaled.T @ scaled) if sign else (block.T @ scaled)
+            block = x[start:stop]
+            add_gram(g, block, h[start:stop], work[: stop - start])
             xv += block.T @ vs[start:stop]
         return g, xv
 
-    k = min(_workers(), max(1, n // rows)) if x.size >= _THREADED_ELEMENTS else 1
-    if k == 1:
-        g, xv = part(0, n)
-    else:
-        cuts = np.linspace(0, n, k + 1).astype(int)
-        parts = list(_pool().map(part, cuts[:-1], cuts[1:]))
-        g, xv = sum(q[0] for q in parts), sum(q[1] for q in parts)
-    if sign < 0:
-        g = -g
-    return g, list(xv.T)
+    parts = over_row_ranges(x, part)
+    return sum(q[0] for q in parts), list(sum(q[1] for q in parts).T)
 
 
 class DesignProducts:

@@ -348,6 +348,31 @@ def test_extreme_links_are_finite_and_checked() -> None:
                     check_gradients(pt)
 
 
+@pytest.mark.parametrize("case", sorted(GRADIENT_CASES))
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_row_terms_match_the_checked_protocol(case: str, data: st.DataObject) -> None:
+    """The likelihood inner loop's ``row_terms`` gives what ``logp``, ``dlogp``, ``d2logp`` and
+    ``expected_d2logp`` give, for every scalar argument of every scalar-event family."""
+    pt = GRADIENT_CASES[case](data)
+    if pt.dist.event_ndim != 0 or not pt.dist.support.check(pt.x):
+        return
+    for arg in (a for a in pt.kinds if a != "value" and np.ndim(pt.vals[a]) == 0):
+        lp, d1, d2 = pt.dist.row_terms(pt.x, pt.vals, arg, 2)
+        np.testing.assert_allclose(lp, pt.dist.logp(pt.x, pt.vals), rtol=1e-13)
+        np.testing.assert_allclose(d1, pt.dist.dlogp(pt.x, pt.vals, (arg,))[arg], rtol=1e-13)
+        np.testing.assert_allclose(d2, pt.dist.d2logp(pt.x, pt.vals, (arg,))[arg, arg],
+                                   rtol=1e-13)
+        _, _, e2 = pt.dist.row_terms(pt.x, pt.vals, arg, 2, "expected")
+        try:
+            want = pt.dist.expected_d2logp(pt.vals, (arg,))[arg, arg]
+        except (NotImplementedError, DistributionError):
+            continue
+        np.testing.assert_allclose(e2, want, rtol=1e-13)
+        assert pt.dist.row_terms(pt.x, pt.vals, arg, 1, value=False)[0] is None
+
+
 # ---------------------------------------------------------------------------- shapes & wrt
 def test_outputs_broadcast_and_keys_follow_wrt_order() -> None:
     d = D.Normal(0.0, 1.0)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from probfit.contract import over_row_ranges
 from probfit.dsl.expr import Index
 from probfit.dsl.model import Model
 from probfit.errors import DataError
@@ -133,11 +134,19 @@ def _axis_size(data: Mapping[str, np.ndarray], sizes: Mapping[str, int], e: Any,
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
     """Raise on NaN/inf, naming the first bad row. A finite sum proves every entry finite
-    (NaN and ±inf propagate through it) at the cost of one read of the array; only when the
-    sum is not finite (a bad entry, or an overflow) are the entries examined one by one."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(arr)):
-            return
+    (NaN and ±inf propagate through it) at the cost of one read of the array, shared by the
+    cores for a large one; only when the sum is not finite (a bad entry, or an overflow) are
+    the entries examined one by one."""
+    if arr.size == 0:
+        return
+    rows = arr.reshape(arr.shape[0], -1) if arr.ndim >= 2 else arr.reshape(1, -1)
+
+    def part(lo: int, hi: int) -> bool:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bool(np.isfinite(np.sum(rows[lo:hi])))
+
+    if all(over_row_ranges(rows, part)):
+        return
     bad = ~np.isfinite(arr)
     if bad.any():
         row = np.argwhere(bad)[0]

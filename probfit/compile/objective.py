@@ -17,15 +17,17 @@ allowed) plus a smooth ridge factor ``½ l2 (x - loc)²``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from probfit.compile.bind import bind_data
 from probfit.compile.context import Context, Layout, ParamSlot
-from probfit.contract import DesignProducts, contract, gram, sum_to_shape
+from probfit.compile.glm_pass import GLMPlan, glm_pass, glm_plan
+from probfit.contract import DesignProducts, contract, gram, over_row_ranges, sum_to_shape
 from probfit.distributions import Distribution, ElasticNet, Laplace
 from probfit.distributions.penalized import RidgeKernel, elastic_net_log_norm
 from probfit.dsl.expr import Expr
@@ -128,6 +130,7 @@ class Objective(FlatObjective):
         self.method, self.jacobian = method, jacobian
         self.layout = _layout(model, sizes)
         self._last: Context | None = None
+        self._plans: dict[str, GLMPlan | None] = {}
         self.factors: list[Factor] = []
         self.l1: list[L1Term] = []
         for o in model.observations:
@@ -184,12 +187,19 @@ class Objective(FlatObjective):
             or one weight per row of the observed variables (e.g. EM responsibilities); prior
             and Jacobian terms are never scaled.
         """
+        return self._evaluate(theta, order, hessian, data, obs_scale, self.factors)
+
+    def _evaluate(self, theta: np.ndarray, order: int, hessian: str,
+                  data: Mapping[str, np.ndarray] | None, obs_scale: float | np.ndarray,
+                  factors: list[Factor]
+                  ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+        """:meth:`evaluate` over ``factors`` (and the Jacobian terms)."""
         ctx = self._context(theta, data, with_hess=order >= 2)
         theta = ctx.theta
         total = 0.0
         grad = np.zeros(self.size) if order >= 1 else None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for f in self.factors:
+            for f in factors:
                 w = obs_scale if f.kind == "obs" else 1.0
                 total += self._factor(ctx, f, order, grad, hessian, w)
             if self.jacobian:
@@ -208,6 +218,13 @@ class Objective(FlatObjective):
 
     def _factor(self, ctx: Context, f: Factor, order: int, grad: np.ndarray | None,
                 hessian: str, weight: float | np.ndarray = 1.0) -> float:
+        plan = self.glm_plan_of(f) if ctx.data is self.data and np.ndim(weight) == 0 \
+            and weight == 1.0 else None
+        if plan is not None:
+            known = ctx.values.get(("loglik", f.name))
+            if order == 0 and known is not None:
+                return known
+            return self._glm_factor(ctx, f, plan, order, grad, hessian)
         x = f.value.value(ctx)
         vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()}
         lp = f.dist.logp(x, vals)
@@ -255,6 +272,37 @@ class Objective(FlatObjective):
                 e.curv(ctx, sum_to_shape(np.asarray(d1[name], dtype=float), e.value(ctx).shape))
         return total
 
+    def glm_plan_of(self, f: Factor) -> GLMPlan | None:
+        """The one-pass plan of a GLM-shaped likelihood term on the bound data (built once;
+        ``None`` for other terms, see :mod:`probfit.compile.glm_pass`)."""
+        if f.kind != "obs":
+            return None
+        if f.name not in self._plans:
+            self._plans[f.name] = glm_plan(self.layout, f.dist, f.value, f.args, self.data)
+        return self._plans[f.name]
+
+    def _glm_factor(self, ctx: Context, f: Factor, plan: GLMPlan, order: int,
+                    grad: np.ndarray | None, hessian: str) -> float:
+        """A GLM-shaped likelihood term by :func:`~probfit.compile.glm_pass.glm_pass`; its
+        linear predictor and value are kept in the context for later use at the same point."""
+        t = glm_pass(plan, f.dist, self.layout, ctx.theta, order, hessian)
+        ctx.values[id(plan.eta)] = t.eta
+        ctx.values[("loglik", f.name)] = t.total
+        p = plan.design_param
+        if order >= 1:
+            grad[self.layout[p].slice] += t.xs
+            for name, r in plan.rows.items():
+                grad[self.layout[name].slice] += t.sum_s * r
+        if order >= 2:
+            ctx.add_hess(p, p, t.xwx)
+            for a, ra in plan.rows.items():
+                cross = np.outer(t.xw, ra)
+                ctx.add_hess(p, a, cross)
+                ctx.add_hess(a, p, cross.T)
+                for b, rb in plan.rows.items():
+                    ctx.add_hess(a, b, t.sum_w * np.outer(ra, rb))
+        return t.total
+
     @staticmethod
     def _weighted(h: np.ndarray, lp: np.ndarray, d1: dict[str, np.ndarray], a: str, b: str,
                   batch: int, weight: float | np.ndarray | None) -> np.ndarray:
@@ -263,6 +311,43 @@ class Objective(FlatObjective):
         h = np.broadcast_to(h, np.shape(lp) + (np.shape(d1[a])[batch:] if na else ())
                             + (np.shape(d1[b])[batch:] if nb else ()))
         return h if weight is None else _per_row(weight, h) * h
+
+    def line(self, theta: np.ndarray, step: np.ndarray
+             ) -> Callable[[float, bool], tuple[float, float, float]] | None:
+        """``φ(α)``, the smooth objective at ``theta + α·step`` (``nan`` when called with
+        ``value=False``), with ``φ'(α)`` and ``φ''(α)``, at the cost of elementwise work per
+        call, or ``None`` unless every likelihood term is GLM-shaped
+        (:mod:`probfit.compile.glm_pass`).
+
+        The linear predictors move along ``η + α·u``: ``η`` is the one at ``theta`` (kept from
+        its evaluation) and ``u = J·step`` costs one product with each design, once. The
+        other terms (priors, Jacobian adjustments) have no data-sized work and are evaluated
+        as usual.
+        """
+        plans = [(f, self.glm_plan_of(f)) for f in self.obs_factors()]
+        if any(plan is None for _, plan in plans):
+            return None
+        ctx = self._context(theta)
+        moves = []
+        for f, plan in plans:
+            u = plan.design @ step[self.layout[plan.design_param].slice]
+            u += sum(float(r @ step[self.layout[name].slice]) for name, r in plan.rows.items())
+            moves.append((f, plan, plan.eta.value(ctx), u))
+        rest = [f for f in self.factors if f.kind != "obs"]
+        theta = ctx.theta
+
+        def phi(alpha: float, value: bool = True) -> tuple[float, float, float]:
+            total, slope, curv = self._evaluate(theta + alpha * step, 2, "observed", None,
+                                                1.0, rest)
+            slope, curv = float(slope @ step), float(step @ curv @ step)
+            total = total if value else np.nan
+            for f, plan, eta, u in moves:
+                for lp, d1, d2 in over_row_ranges(plan.design, partial(
+                        _along_rows, f.dist, plan, eta, u, alpha, value)):
+                    total, slope, curv = total - lp, slope - d1, curv - d2
+            return total, slope, curv
+
+        return phi
 
     def value(self, theta: np.ndarray) -> float:
         """Smooth objective value."""
@@ -291,6 +376,10 @@ class Objective(FlatObjective):
         out = {}
         for f in self.factors:
             if f.kind == "obs":
+                known = None if pointwise else ctx.values.get(("loglik", f.name))
+                if known is not None:
+                    out[f.name] = known
+                    continue
                 vals = {k: (v.value(ctx) if isinstance(v, Expr) else v)
                         for k, v in f.args.items()}
                 out[f.name] = f.dist.logp(f.value.value(ctx), vals)
@@ -363,6 +452,18 @@ class Objective(FlatObjective):
             ctx.share_cache(self._last)
         self._last = ctx
         return ctx
+
+
+def _along_rows(dist: Distribution, plan: GLMPlan, eta: np.ndarray, u: np.ndarray,
+                alpha: float, value: bool, lo: int, hi: int) -> tuple[float, float, float]:
+    """``Σ log p``, ``Σ s·u`` and ``Σ w·u²`` over rows ``lo:hi`` at ``η + α·u``."""
+    rows = slice(lo, hi)
+    vals = {k: (v[rows] if np.shape(v) == eta.shape else v) for k, v in plan.fixed.items()}
+    vals[plan.arg] = eta[rows] + alpha * u[rows]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lp, d1, d2 = dist.row_terms(plan.x[rows], vals, plan.arg, 2, value=value)
+        total = float(np.sum(np.broadcast_to(lp, vals[plan.arg].shape))) if value else 0.0
+        return total, float(np.sum(d1 * u[rows])), float(np.sum(d2 * u[rows] ** 2))
 
 
 def _per_row(weight: float | np.ndarray, arr: np.ndarray) -> float | np.ndarray:

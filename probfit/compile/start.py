@@ -129,8 +129,16 @@ def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> 
     # on the whole design
     intercepts = [p for p in names if is_const(jac[p])]
     names = intercepts or names
-    shape = e.value(ctx).shape
-    resid = target - e.value(ctx)
+    plan = objective.glm_plan_of(f)
+    if intercepts and plan is not None:
+        # the design's coefficients are still 0: η is the offset and the intercepts alone
+        eta = plan.offset + sum(float(r @ theta[objective.layout[p].slice])
+                                for p, r in plan.rows.items())
+        shape = plan.x.shape
+    else:
+        eta = e.value(ctx)
+        shape = eta.shape
+    resid = target - eta
     ones = np.ones(resid.shape)
     blocks = [[gram(jac[a], shape, 0, ones, jac[b], shape, 0) for b in names] for a in names]
     rhs = np.concatenate([contract(resid, jac[a], shape) for a in names])

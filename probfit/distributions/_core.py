@@ -163,6 +163,36 @@ class Family(Distribution):
         """
         return self._in_support(np.asarray(x, dtype=float), self._partial_vals(vals))
 
+    def row_terms(self, x: np.ndarray, vals: Mapping[str, np.ndarray], arg: str, order: int,
+                  hessian: str = "observed", value: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """``log p`` (unless ``value`` is false) and, up to ``order``, its first and second
+        derivatives with respect to the scalar argument ``arg``, per row, for a likelihood's
+        inner loop.
+
+        The rows of ``x`` must already be known to lie in the support wherever it depends on
+        ``x`` alone (the objective checks the observed data once); a support that depends on
+        the arguments (:meth:`in_support` overridden) is still applied. ``hessian="expected"``
+        gives the expected second derivative. Outputs broadcast against ``x`` but are not
+        broadcast to it, and ``arg`` is not validated.
+        """
+        v = self._vals(vals)
+        lp = None
+        if value:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lp = self._logp(x, v)
+            if self.restricted and type(self)._in_support is not Family._in_support:
+                lp = np.where(self._in_support(x, v), lp, -np.inf)
+        if order == 0:
+            return lp, None, None
+        d1 = self._grad(x, v).get(arg)
+        d1 = 0.0 if d1 is None else d1()
+        if order == 1:
+            return lp, d1, None
+        table = self._ehess(v) if hessian == "expected" else self._hess(x, v)
+        d2 = table.get((arg, arg))
+        return lp, d1, 0.0 if d2 is None else d2()
+
     def logp(self, x: np.ndarray, vals: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log density (or mass) of ``x``, elementwise; ``-inf`` outside the support."""
         x = np.asarray(x, dtype=float)

@@ -164,10 +164,10 @@ def _laplace(objective: Objective, theta0: np.ndarray, warm_start: bool
         res = newton(objective, theta0)
     except ConvergenceError:
         return theta0, None
-    if not (res.converged and np.all(np.isfinite(res.theta)) and res.hess is not None
-            and np.all(np.isfinite(res.hess))):
+    if not (res.converged and np.all(np.isfinite(res.theta))):
         return theta0, None
-    return res.theta, res.hess
+    hess = res.hess if res.hess is not None else objective.hess(res.theta)
+    return (res.theta, hess) if np.all(np.isfinite(hess)) else (theta0, None)
 
 
 def _diagonal_sd(hess: np.ndarray | None, d: int, init_scale: float) -> np.ndarray:

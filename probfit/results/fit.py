@@ -50,7 +50,12 @@ class Fit:
         Estimates on the constrained scale, by parameter name (arrays shaped by their dims).
     se
         Standard errors (MLE: Wald, from the inverse information; MAP: Laplace posterior sd),
-        by name, or ``None`` with :attr:`se_note` saying why.
+        by name, or ``None`` with :attr:`se_note` saying why. With :attr:`cov` (the inverse
+        information on the unconstrained scale) they are formed when first used, unless the
+        engine left the information matrix at the estimate (Newton does not evaluate a
+        Hessian at its last point, so a fit that only needs estimates skips that cost, one
+        ``XᵀWX`` for a GLM). A singular information matrix of a converged fit raises
+        :class:`~probfit.SingularInformationError` then.
     uncertainty_kind
         What :attr:`se` is.
     loglik, log_prior
@@ -88,31 +93,49 @@ class Fit:
         self.loglik = float(objective.loglik(self.theta))
         self.log_prior = float(objective.log_prior(self.theta))
         self.uncertainty_kind = _KIND[(self.method, hessian)]
-        self.cov: np.ndarray | None = None
-        self.se: dict[str, np.ndarray] | None = None
-        self.se_note = ""
+        self._hessian = hessian
+        self._info = result.hess if result.hess is not None and result.hessian == hessian \
+            else None
         if self.separated:
-            self.se_note = ("not reported: separation makes the MLE infinite for "
-                            + ", ".join(self.separated))
+            self._no_uncertainty("not reported: separation makes the MLE infinite for "
+                                 + ", ".join(self.separated))
         elif not objective.smooth:
-            self.se_note = ("not reported: an L1 (Laplace or elastic-net prior) mode has no "
-                            "Gaussian approximation at coefficients that are exactly zero; "
-                            "use VI for posterior uncertainty")
-        else:
-            info = result.hess if result.hess is not None and result.hessian == hessian \
-                else objective.hess(self.theta, hessian)
-            try:
-                self.cov = _invert_information(info, objective.layout.labels())
-            except SingularInformationError as err:
-                if self.converged:
-                    raise
-                self.se_note = f"not reported: the fit did not converge and {err}"
-            else:
-                self.se = self._constrained_se()
+            self._no_uncertainty("not reported: an L1 (Laplace or elastic-net prior) mode has "
+                                 "no Gaussian approximation at coefficients that are exactly "
+                                 "zero; use VI for posterior uncertainty")
+        elif self._info is not None:
+            self._uncertainty()
         self.kkt: float | None = (kkt_violation(objective, self.theta)
                                   if self.method == "map" else None)
 
     # ------------------------------------------------------------------ uncertainty
+    def __getattr__(self, name: str) -> Any:
+        # cov, se and se_note are formed on first use when the engine did not leave the
+        # information matrix at the estimate (one more Hessian evaluation, e.g. one XᵀWX)
+        if name in ("cov", "se", "se_note") and "_hessian" in self.__dict__:
+            self._uncertainty()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _no_uncertainty(self, note: str) -> None:
+        self.cov: np.ndarray | None = None
+        self.se: dict[str, np.ndarray] | None = None
+        self.se_note = note
+
+    def _uncertainty(self) -> None:
+        """Set :attr:`cov`, :attr:`se` and :attr:`se_note` from the information matrix."""
+        info = self._info if self._info is not None else \
+            self.objective.hess(self.theta, self._hessian)
+        self._no_uncertainty("")
+        try:
+            self.cov = _invert_information(info, self.objective.layout.labels())
+        except SingularInformationError as err:
+            if self.converged:
+                raise
+            self.se_note = f"not reported: the fit did not converge and {err}"
+        else:
+            self.se = self._constrained_se()
+
     def _constrained_se(self) -> dict[str, np.ndarray]:
         out = {}
         for s in self.objective.layout:

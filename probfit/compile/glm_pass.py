@@ -1,0 +1,226 @@
+"""A GLM-shaped likelihood term evaluated in one pass over its design matrix.
+
+A likelihood term is *GLM-shaped* when its only parameter-dependent argument is a linear
+predictor, one value per row,
+
+    η = c + X β + Σ_j r_j γ_j,
+
+with ``X`` a data matrix (the design), ``β`` an unconstrained parameter, ``c`` a
+parameter-free offset and ``γ_j`` unconstrained parameters whose Jacobian rows ``r_j`` are
+the same for every row (an intercept). Its log-likelihood, gradient and Hessian then need the
+rows of ``X`` only through ``X_b β`` and the products ``X_bᵀ s_b``, ``X_bᵀ w_b X_b`` of each
+block of rows ``b``, where ``s`` and ``w`` are the per-row first and second derivatives with
+respect to ``η``. :func:`glm_pass` computes them block by block while the block is in cache:
+``η``, the distribution's value and derivatives, the Gram and score products, so that one
+evaluation reads ``X`` from memory once. The blocks are spread over the cores
+(:func:`probfit.contract.over_row_ranges`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from probfit.compile.context import Context, Layout
+from probfit.contract import add_gram, block_rows, is_const, over_row_ranges
+from probfit.distributions._core import Family
+from probfit.dsl.expr import Add, Expr, MatMul, Param, Sub
+
+__all__ = ["GLMPlan", "GLMTerms", "glm_pass", "glm_plan"]
+
+
+@dataclass(frozen=True)
+class GLMPlan:
+    """How a GLM-shaped term's linear predictor is made (see the module docstring)."""
+
+    arg: str  # the distribution argument that is η
+    eta: Expr
+    design_param: str
+    design: np.ndarray  # (n, k) float64, the Jacobian of η with respect to design_param
+    rows: dict[str, np.ndarray]  # constant Jacobian rows r_j, by parameter
+    offset: float | np.ndarray  # c: a number or one value per row
+    x: np.ndarray  # the observed values, one per row
+    fixed: dict[str, np.ndarray]  # the distribution's other arguments: numbers or per row
+
+
+@dataclass
+class GLMTerms:
+    """What one pass returns: ``Σ log p``, ``η``, and (as asked) ``Xᵀs``, ``Σs``, ``XᵀwX``,
+    ``Xᵀw`` and ``Σw`` with ``s = ∂ log p/∂η`` and ``w = ∂² log p/∂η²`` (observed or
+    expected)."""
+
+    total: float
+    eta: np.ndarray
+    xs: np.ndarray | None = None
+    sum_s: float = 0.0
+    xwx: np.ndarray | None = None
+    xw: np.ndarray | None = None
+    sum_w: float = 0.0
+
+
+def _terms(e: Expr, sign: float = 1.0) -> list[tuple[float, Expr]] | None:
+    """``e`` as a signed sum of terms (``None`` if a sum is nested in something else)."""
+    if isinstance(e, Add):
+        a = _terms(e.a, sign)
+        b = _terms(e.b, -sign if isinstance(e, Sub) else sign)
+        return None if a is None or b is None else a + b
+    return [(sign, e)]
+
+
+def _row_shaped(v: np.ndarray, n: int) -> bool:
+    return np.ndim(v) == 0 or np.shape(v) == (1,) or np.shape(v) == (n,)
+
+
+def glm_plan(layout: Layout, dist: Family, value: Expr,
+             args: Mapping[str, Expr | np.ndarray], data: Mapping[str, np.ndarray]
+             ) -> GLMPlan | None:
+    """The plan of the likelihood term ``value ~ dist(**args)`` on ``data``, or ``None`` when the
+    term is not GLM-shaped with a dense float64 design.
+
+    Built once per objective: the offset ``c`` and the rows ``r_j`` are evaluated at ``θ = 0``
+    from every term of ``η`` but the design's (whose contribution there is exactly zero), so
+    the design is not read."""
+    if not isinstance(dist, Family) or dist.event_ndim != 0 or value.params:
+        return None
+    varying = [k for k, v in args.items()
+               if isinstance(v, Expr) and v.params and k not in dist.nondiff]
+    if len(varying) != 1:
+        return None
+    arg = varying[0]
+    eta = args[arg]
+    if not eta.linear or (terms := _terms(eta)) is None:
+        return None
+    ctx = Context(layout, np.zeros(layout.size), data)
+    x = np.asarray(value.value(ctx), dtype=float)
+    if x.ndim != 1:
+        return None
+    n = x.shape[0]
+    design = None
+    offset: float | np.ndarray = 0.0
+    rows: dict[str, np.ndarray] = {}
+    for sign, t in terms:
+        if (design is None and sign > 0 and isinstance(t, MatMul) and isinstance(t.b, Param)
+                and not t.a.params and len(layout[t.b.name].shape) == 1
+                and t.b.name not in rows):
+            a = t.a.value(ctx)
+            if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.shape[:1] == (n,)
+                    and a.ndim == 2 and a.flags.c_contiguous):
+                return None
+            design = (t.b.name, a)
+            continue
+        if t.params:
+            for name, j in t.jac(ctx).items():
+                if not is_const(j) or (design is not None and name == design[0]):
+                    return None
+                r = sign * np.asarray(j, dtype=float).reshape(-1, j.shape[-1])[0]
+                rows[name] = rows[name] + r if name in rows else r
+        offset = offset + sign * np.asarray(t.value(ctx), dtype=float)
+    if design is None or design[0] in rows:
+        return None
+    if not _row_shaped(offset, n):
+        return None
+    offset = float(np.reshape(offset, -1)[0]) if np.size(offset) == 1 else offset
+    fixed = {k: (v.value(ctx) if isinstance(v, Expr) else v)
+             for k, v in args.items() if k != arg}
+    if not all(_row_shaped(v, n) for v in fixed.values()):
+        return None
+    return GLMPlan(arg, eta, design[0], design[1], rows, offset, x, fixed)
+
+
+def _augmented(out: GLMTerms, block: np.ndarray, s: np.ndarray, w: np.ndarray,
+               work: np.ndarray, k: int) -> bool:
+    """Add one block's products into ``out`` by a single ``syrk``, when the curvature ``w`` has
+    one strict sign: with ``r = sqrt|w|`` the rows ``[r·x, s/r, r]`` have the Gram matrix
+    ``[[|X|ᵀwX, Xᵀs, Xᵀ|w|], [·, Σs²/|w|, Σs], [·, ·, Σ|w|]]``, so the score and curvature
+    products come with ``XᵀwX`` from one read of the block. Returns ``False`` (nothing
+    added) when ``w`` changes sign or vanishes, or ``s/r`` overflows."""
+    if np.all(w < 0.0):
+        sign = -1.0
+    elif np.all(w > 0.0):
+        sign = 1.0
+    else:
+        return False
+    r = np.sqrt(w if sign > 0 else -w)
+    np.divide(s, r, out=work[:, k])
+    if not np.all(np.isfinite(work[:, k])):
+        return False
+    np.multiply(block, r[:, None], out=work[:, :k])
+    work[:, k + 1] = r
+    g = work.T @ work
+    out.xwx += sign * g[:k, :k]
+    out.xs += g[:k, k]
+    out.xw += sign * g[:k, k + 1]
+    out.sum_s += float(g[k, k + 1])
+    out.sum_w += sign * float(g[k + 1, k + 1])
+    return True
+
+
+def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
+             order: int, hessian: str = "observed") -> GLMTerms:
+    """Evaluate the term of ``plan`` at ``theta``: its value always, the gradient products for
+    ``order >= 1`` and the Hessian products for ``order == 2`` (``hessian="expected"``: the
+    Fisher information in place of the observed curvature)."""
+    x_mat, arg = plan.design, plan.arg
+    n, k = x_mat.shape
+    beta = np.ascontiguousarray(theta[layout[plan.design_param].slice])
+    shift = sum(float(r @ theta[layout[name].slice]) for name, r in plan.rows.items())
+    offset = plan.offset if isinstance(plan.offset, np.ndarray) else None
+    shift += plan.offset if offset is None else 0.0
+    per_row = {name: v for name, v in plan.fixed.items() if np.shape(v) == (n,)}
+    eta = np.empty(n)
+    rows = min(n, block_rows(k))
+
+    def part(lo: int, hi: int) -> GLMTerms:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # per thread
+            return blocks(lo, hi)
+
+    def blocks(lo: int, hi: int) -> GLMTerms:
+        out = GLMTerms(0.0, eta)
+        work = np.empty((rows, k + 2)) if order >= 2 else None
+        if order >= 1:
+            out.xs = np.zeros(k)
+        if order >= 2:
+            out.xwx, out.xw = np.zeros((k, k)), np.zeros(k)
+        for start in range(lo, hi, rows):
+            stop = min(hi, start + rows)
+            block = x_mat[start:stop]
+            e = np.matmul(block, beta, out=eta[start:stop])
+            e += shift
+            if offset is not None:
+                e += offset[start:stop]
+            vals = dict(plan.fixed, **{name: v[start:stop] for name, v in per_row.items()})
+            vals[arg] = e
+            lp, d1, d2 = dist.row_terms(plan.x[start:stop], vals, arg, order, hessian)
+            out.total += float(np.sum(np.broadcast_to(lp, e.shape)))
+            if order == 0:
+                continue
+            s = np.broadcast_to(np.asarray(d1, dtype=float), e.shape)
+            if order == 1:
+                out.xs += block.T @ s
+                out.sum_s += float(np.sum(s))
+                continue
+            w = np.broadcast_to(np.asarray(d2, dtype=float), e.shape)
+            if not _augmented(out, block, s, w, work[: stop - start], k):
+                add_gram(out.xwx, block, w, work[: stop - start, :k])
+                both = np.stack((s, w), axis=1, out=work[: stop - start, k:])
+                xsw = block.T @ both
+                out.xs += xsw[:, 0]
+                out.xw += xsw[:, 1]
+                out.sum_s += float(np.sum(s))
+                out.sum_w += float(np.sum(w))
+        return out
+
+    parts = over_row_ranges(x_mat, part)
+    done = parts[0]
+    for q in parts[1:]:
+        done.total += q.total
+        done.sum_s += q.sum_s
+        done.sum_w += q.sum_w
+        if order >= 1:
+            done.xs += q.xs
+        if order >= 2:
+            done.xwx += q.xwx
+            done.xw += q.xw
+    return done

@@ -1,0 +1,157 @@
+"""The one-pass GLM evaluation, the GLM line along a Newton step, and what they change in fits.
+
+A GLM-shaped likelihood term is evaluated block by block in one pass over its design
+(:mod:`probfit.compile.glm_pass`); every such term must give exactly what the general
+expression path gives, which these tests compare by switching the plan off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import probfit as pf
+from probfit.compile import objective as objective_module
+from probfit.compile.start import initial_theta
+from probfit.engines.newton import newton
+
+RNG = np.random.default_rng(11)
+#: large enough for several blocks of rows and a split across threads
+N, P = 60_000, 40
+X = RNG.normal(size=(N, P)) / np.sqrt(P)
+BETA = RNG.uniform(-1.0, 1.0, P)
+ETA = X @ BETA + 0.2
+OFFSET = RNG.normal(scale=0.1, size=N)
+TRIALS = RNG.integers(1, 6, size=N).astype(float)
+
+
+def _model(kind: str, prior: pf.Normal | None = None) -> tuple[pf.Model, dict[str, np.ndarray]]:
+    m = pf.Model(kind)
+    x, y = m.data("X", ("n", "p")), m.data("y", ("n",))
+    w, b = m.param("w", ("p",), prior=prior), m.param("b")
+    data = {"X": X}
+    if kind == "poisson":
+        m.observe(y, pf.Poisson(log_rate=x @ w + b))
+        data["y"] = RNG.poisson(np.exp(ETA)).astype(float)
+    elif kind == "logistic_offset":
+        off = m.data("off", ("n",))
+        m.observe(y, pf.Bernoulli(logit=x @ w + b + off))
+        data["y"] = (RNG.random(N) < 1 / (1 + np.exp(-ETA - OFFSET))).astype(float)
+        data["off"] = OFFSET
+    elif kind == "binomial_trials":
+        t = m.data("t", ("n",))
+        m.observe(y, pf.Binomial(t, logit=x @ w - b))
+        data["y"] = RNG.binomial(TRIALS.astype(int), 1 / (1 + np.exp(-ETA))).astype(float)
+        data["t"] = TRIALS
+    elif kind == "probit":
+        m.observe(y, pf.Bernoulli(probit=x @ w + b))
+        data["y"] = (RNG.random(N) < 0.5 + 0.3 * np.tanh(ETA)).astype(float)
+    elif kind == "normal":
+        m.observe(y, pf.Normal(x @ w + b, 2.0))
+        data["y"] = ETA + 2.0 * RNG.normal(size=N)
+    elif kind == "gamma":
+        m.observe(y, pf.Gamma(3.0, log_mean=x @ w + b))
+        data["y"] = RNG.gamma(3.0, np.exp(ETA) / 3.0)
+    elif kind == "negative_binomial":
+        m.observe(y, pf.NegativeBinomial(mean=x @ w + b, dispersion=2.0))
+        mu = np.exp(ETA)
+        data["y"] = RNG.negative_binomial(2.0, 2.0 / (2.0 + mu)).astype(float)
+    return m, data
+
+
+KINDS = ["poisson", "logistic_offset", "binomial_trials", "probit", "normal", "gamma",
+         "negative_binomial"]
+
+
+def _without_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(objective_module, "glm_plan", lambda *a, **k: None)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_pass_matches_the_expression_path(kind, monkeypatch):
+    m, data = _model(kind)
+    fused = m.compile(data, "mle")
+    assert fused.glm_plan_of(fused.factors[0]) is not None
+    theta = RNG.normal(scale=0.2, size=fused.size)
+    if kind == "negative_binomial":
+        theta[-1] = 5.0  # the identity-link mean must stay positive
+    got = {h: fused.evaluate(theta, 2, h) for h in ("observed", "expected")}
+    _without_plans(monkeypatch)
+    plain = m.compile(data, "mle")
+    for h, (f, g, hess) in got.items():
+        f0, g0, h0 = plain.evaluate(theta, 2, h)
+        assert f == pytest.approx(f0, rel=1e-12)
+        np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
+        np.testing.assert_allclose(hess, h0, rtol=1e-9, atol=1e-9 * np.max(np.abs(h0)))
+    assert fused.value(theta) == pytest.approx(plain.value(theta), rel=1e-12)
+    assert fused.loglik(theta) == pytest.approx(plain.loglik(theta), rel=1e-12)
+
+
+def test_mixed_sign_curvature_takes_the_general_product():
+    """The negative binomial's observed curvature in its mean changes sign between small and
+    large counts; such blocks cannot use the square-root rows."""
+    m, data = _model("negative_binomial")
+    obj = m.compile(data, "mle")
+    theta = np.zeros(obj.size)
+    theta[-1] = 5.0
+    d2 = obj.factors[0].dist.row_terms(data["y"], {"mean": np.full(N, 5.0)}, "mean", 2)[2]
+    assert np.any(d2 > 0) and np.any(d2 < 0)
+    h = obj.hess(theta)
+    w = -d2
+    np.testing.assert_allclose(h[:P, :P], X.T @ (w[:, None] * X), rtol=1e-9)
+    np.testing.assert_allclose(h[:P, P], X.T @ w, rtol=1e-9, atol=1e-9)
+    assert h[P, P] == pytest.approx(np.sum(w), rel=1e-12)
+
+
+def test_terms_that_are_not_glm_shaped_have_no_plan():
+    m = pf.Model("scale")
+    x, y = m.data("X", ("n", "p")), m.data("y", ("n",))
+    m.observe(y, pf.Normal(x @ m.param("w", ("p",)), m.param("s", support="positive")))
+    obj = m.compile({"X": X, "y": ETA}, "mle")
+    assert obj.glm_plan_of(obj.factors[0]) is None
+    assert obj.line(np.ones(obj.size), np.ones(obj.size)) is None
+
+
+@pytest.mark.parametrize("kind", ["poisson", "binomial_trials"])
+def test_line_matches_the_objective_along_the_ray(kind):
+    m, data = _model(kind, prior=pf.Normal(0.0, 0.5))
+    obj = m.compile(data, "map")
+    theta = RNG.normal(scale=0.2, size=obj.size)
+    step = RNG.normal(scale=0.3, size=obj.size)
+    obj.evaluate(theta, 2)
+    line = obj.line(theta, step)
+    for alpha in (0.0, 0.37, 1.0):
+        f, g, h = obj.evaluate(theta + alpha * step, 2)
+        value, slope, curv = line(alpha)
+        assert value == pytest.approx(f, rel=1e-12)
+        assert slope == pytest.approx(g @ step, rel=1e-9)
+        assert curv == pytest.approx(step @ h @ step, rel=1e-9)
+        assert np.isnan(line(alpha, False)[0])
+
+
+def test_newton_minimises_along_a_damped_step():
+    """From the mean start the Poisson model's first Newton step overshoots; the step length
+    is then the minimiser along it (not a power of 1/2), and the run ends where L-BFGS
+    does."""
+    m, data = _model("poisson")
+    obj = m.compile(data, "mle")
+    res = newton(obj, initial_theta(obj))
+    sizes = np.asarray(res.history["step_size"])[1:]
+    assert res.converged
+    damped = sizes[sizes < 1.0]
+    assert damped.size and not np.any(np.isin(damped, 0.5 ** np.arange(1, 30)))
+    ref = m.fit(data, engine="lbfgs")
+    assert res.objective == pytest.approx(-ref.loglik, rel=1e-10)
+
+
+def test_standard_errors_are_formed_when_first_used():
+    m, data = _model("poisson")
+    fit = m.fit(data, engine="newton")
+    assert "cov" not in vars(fit) and "se" not in vars(fit)
+    info = fit.objective.hess(fit.theta)
+    np.testing.assert_allclose(fit.cov, np.linalg.inv(info), rtol=1e-8)
+    np.testing.assert_allclose(fit.se["w"], np.sqrt(np.diag(np.linalg.inv(info)))[:P],
+                               rtol=1e-8)
+    assert fit.se_note == ""
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        _ = fit.nonsense
