@@ -122,6 +122,8 @@ def glm_plan(layout: Layout, dist: Family, value: Expr,
     if not _row_shaped(offset, n):
         return None
     offset = float(np.reshape(offset, -1)[0]) if np.size(offset) == 1 else offset
+    if any(isinstance(v, Expr) and v.params for k, v in args.items() if k != arg):
+        return None  # a parameter-dependent argument that is never differentiated
     fixed = {k: (v.value(ctx) if isinstance(v, Expr) else v)
              for k, v in args.items() if k != arg}
     if not all(_row_shaped(v, n) for v in fixed.values()):
@@ -171,6 +173,7 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
     per_row = {name: v for name, v in plan.fixed.items() if np.shape(v) == (n,)}
     eta = np.empty(n)
     rows = min(n, block_rows(k))
+    moving = bool(np.any(beta))  # at β = 0 (a start) the design adds nothing to η
 
     def part(lo: int, hi: int) -> GLMTerms:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # per thread
@@ -186,8 +189,12 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
         for start in range(lo, hi, rows):
             stop = min(hi, start + rows)
             block = x_mat[start:stop]
-            e = np.matmul(block, beta, out=eta[start:stop])
-            e += shift
+            e = eta[start:stop]
+            if moving:
+                np.matmul(block, beta, out=e)
+                e += shift
+            else:
+                e.fill(shift)
             if offset is not None:
                 e += offset[start:stop]
             vals = dict(plan.fixed, **{name: v[start:stop] for name, v in per_row.items()})

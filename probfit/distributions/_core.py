@@ -172,7 +172,8 @@ class Family(Distribution):
 
         The rows of ``x`` must already be known to lie in the support wherever it depends on
         ``x`` alone (the objective checks the observed data once); a support that depends on
-        the arguments (:meth:`in_support` overridden) is still applied. ``hessian="expected"``
+        the arguments (a family with its own support check, such as ``Binomial``'s
+        ``x ≤ trials``) is still applied. ``hessian="expected"``
         gives the expected second derivative. Outputs broadcast against ``x`` but are not
         broadcast to it, and ``arg`` is not validated.
         """

@@ -159,10 +159,18 @@ def _step_length(objective: Objective, theta: np.ndarray, step: np.ndarray, f: f
         if accept(new[0], 1.0):
             return 1.0, new, False
         return _halve(value, accept, 0.5, max_halvings), (None, None, None), False
+    none = (None, None, None)
     line = objective.line(theta, step)
-    if line is not None:
-        return _along(line, accept, decrement, max_halvings), (None, None, None), True
-    return _halve(value, accept, 1.0, max_halvings), (None, None, None), False
+    if line is None:
+        return _halve(value, accept, 1.0, max_halvings), none, False
+    alpha, tested = _along(line, accept, f, decrement, max_halvings)
+    if alpha is None or tested:
+        return alpha, none, True
+    # the minimiser along the step: its value is tested with its derivatives at once
+    new = objective.evaluate(theta + alpha * step, order, hessian)
+    if accept(new[0], alpha):
+        return alpha, new, True
+    return _halve(lambda a: line(a)[0], accept, 0.5 * alpha, max_halvings), none, True
 
 
 def _halve(value: Callable[[float], float], accept: Callable[[float, float], bool],
@@ -177,13 +185,15 @@ def _halve(value: Callable[[float], float], accept: Callable[[float, float], boo
 
 
 def _along(line: Callable[..., tuple[float, float, float]],
-           accept: Callable[[float, float], bool], decrement: float, max_halvings: int
-           ) -> float | None:
+           accept: Callable[[float, float], bool], f: float, decrement: float,
+           max_halvings: int) -> tuple[float | None, bool]:
     """The step length along a Newton direction from ``φ(α)`` with its derivatives
-    (:meth:`~probfit.compile.objective.Objective.line`): 1 when the full step passes the Armijo
-    test, else the minimiser of ``φ`` on ``(0, 1)`` when ``φ'(1) > 0`` brackets one (Newton's
-    method on ``φ'`` safeguarded by bisection, to ``|φ'| ≤ 10⁻³ |φ'(0)|``, from derivatives
-    only) if it passes the test, else by halving.
+    (:meth:`~probfit.compile.objective.Objective.line`), and whether its value has passed the
+    Armijo test ``accept`` yet: 1 when the full step passes; else, when ``φ'(1) > 0`` brackets
+    a minimiser of ``φ`` on ``(0, 1)``, that minimiser (Newton's method on ``φ'`` from the
+    minimiser of the cubic through ``φ(0) = f``, ``φ'(0) = −decrement``, ``φ(1)``, ``φ'(1)``,
+    safeguarded by bisection, to ``|φ'| ≤ 10⁻³ |φ'(0)|``, from derivatives only: the caller
+    tests its value together with the derivatives it needs there); else by halving.
 
     A GLM's Newton step from a poor start mostly has the right direction and the wrong
     length; the minimiser along it can leave far less to do than a halved step (at
@@ -192,10 +202,16 @@ def _along(line: Callable[..., tuple[float, float, float]],
     """
     value, slope, _ = line(1.0)
     if accept(value, 1.0):
-        return 1.0
+        return 1.0, True
     if not (np.isfinite(value) and slope > 0.0):
-        return _halve(lambda a: line(a)[0], accept, 0.5, max_halvings)
-    lo, hi, alpha = 0.0, 1.0, 0.5
+        return _halve(lambda a: line(a)[0], accept, 0.5, max_halvings), True
+    # the cubic's minimiser (Nocedal & Wright, eq. 3.59, on the interval [0, 1])
+    d1 = slope - decrement - 3.0 * (value - f)
+    d2 = np.sqrt(max(d1 * d1 + decrement * slope, 0.0))
+    lo, hi = 0.0, 1.0
+    alpha = 1.0 - (slope + d2 - d1) / (slope + decrement + 2.0 * d2)
+    if not lo < alpha < hi:
+        alpha = 0.5
     for _ in range(max_halvings + 1):
         _, slope, curv = line(alpha, False)
         if abs(slope) <= 1e-3 * decrement:
@@ -206,6 +222,4 @@ def _along(line: Callable[..., tuple[float, float, float]],
             hi = alpha
         guess = alpha - slope / curv if curv > 0.0 else -1.0
         alpha = guess if lo < guess < hi else 0.5 * (lo + hi)
-    if accept(line(alpha)[0], alpha):
-        return alpha
-    return _halve(lambda a: line(a)[0], accept, 0.5, max_halvings)
+    return alpha, False
