@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["DesignProducts", "add_gram", "bilinear", "block_rows", "contract", "gram", "is_const",
            "over_row_ranges", "sum_to_shape", "weighted_gram"]
@@ -76,12 +77,13 @@ _MIN_ROWS_PER_COLUMN = 8
 _THREADED_ELEMENTS = 1 << 21
 
 #: Designs with this many columns or more are not split across threads either: the products
-#: of their blocks are large enough for BLAS to thread them itself, and splitting on top of
-#: that oversubscribes the cores (on the benchmark machine an ``XᵀWX`` of 1e6/p rows took
-#: the same time either way at p = 100 to 150, and 1.3x longer split at p = 300).
+#: of their blocks are large enough for BLAS to thread them itself (on the Intel benchmark
+#: machine an ``XᵀWX`` of 1e6/p rows took the same time either way at p = 100 to 150, and 1.3x
+#: longer split at p = 300).
 _THREADED_MAX_COLUMNS = 96
 
 _POOL: ThreadPoolExecutor | None = None
+_BLAS: ThreadpoolController | None = None
 
 
 def _workers() -> int:
@@ -96,24 +98,36 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _blas() -> ThreadpoolController:
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS
+
+
 def block_rows(p: int) -> int:
     """Rows per block of a blocked pass over an ``(n, p)`` design (see :data:`_BLOCK_ELEMENTS`)."""
     return max(1, _BLOCK_ELEMENTS // max(p, 1), _MIN_ROWS_PER_COLUMN * p)
 
 
 def over_row_ranges[T](x: np.ndarray, part: Callable[[int, int], T]) -> list[T]:
-    """``part(lo, hi)`` over contiguous ranges of the rows of the design ``x``: one range per
-    available core for a large, narrow design (run by threads: numpy releases the GIL in the
-    products and ufuncs that do the work, and BLAS does not thread the products of narrow
-    cache-sized blocks itself), a single range otherwise. The split depends only on the shape
-    and the number of cores, so results are reproducible on one machine."""
+    """``part(lo, hi)`` over contiguous ranges of the rows of the design ``x``, in row order:
+    one range per available core for a large, narrow design, run by threads (numpy releases the
+    GIL in the products and ufuncs that do the work), a single range otherwise.
+
+    While the threads run, BLAS is held to one thread: BLAS threads the product of even a
+    narrow cache-sized block, and its threads on top of ours oversubscribe the cores (on a
+    2-core AMD EPYC virtual machine the benchmark's logistic fit at n = 10⁶, p = 50 took
+    4.2 s so, 2.3 s with BLAS held to one thread, and 2.7 s unsplit). The split depends only
+    on the shape and the number of cores, so results are reproducible on one machine."""
     n, p = x.shape
     split = x.size >= _THREADED_ELEMENTS and p < _THREADED_MAX_COLUMNS
     k = min(_workers(), max(1, n // block_rows(p))) if split else 1
     if k == 1:
         return [part(0, n)]
     cuts = np.linspace(0, n, k + 1).astype(int)
-    return list(_pool().map(part, cuts[:-1], cuts[1:]))
+    with _blas().limit(limits=1, user_api="blas"):
+        return list(_pool().map(part, cuts[:-1], cuts[1:]))
 
 
 def add_gram(g: np.ndarray, block: np.ndarray, h: np.ndarray, work: np.ndarray) -> None:
