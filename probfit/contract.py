@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -82,27 +83,20 @@ _THREADED_ELEMENTS = 1 << 21
 #: longer split at p = 300).
 _THREADED_MAX_COLUMNS = 96
 
-_POOL: ThreadPoolExecutor | None = None
-_BLAS: ThreadpoolController | None = None
-
-
 def _workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         (os.cpu_count() or 1)
 
 
+@cache
 def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="probfit-gram")
-    return _POOL
+    return ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="probfit-gram")
 
 
+@cache
 def _blas() -> ThreadpoolController:
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    return _BLAS
+    """The loaded BLAS libraries (found once: scanning them costs milliseconds)."""
+    return ThreadpoolController()
 
 
 def block_rows(p: int) -> int:
@@ -118,7 +112,7 @@ def over_row_ranges[T](x: np.ndarray, part: Callable[[int, int], T]) -> list[T]:
     While the threads run, BLAS is held to one thread: BLAS threads the product of even a
     narrow cache-sized block, and its threads on top of ours oversubscribe the cores (on a
     2-core AMD EPYC virtual machine the benchmark's logistic fit at n = 10⁶, p = 50 took
-    4.2 s so, 2.3 s with BLAS held to one thread, and 2.7 s unsplit). The split depends only
+    4.2 s that way, 2.3 s with BLAS held to one thread, and 2.7 s unsplit). The split depends only
     on the shape and the number of cores, so results are reproducible on one machine."""
     n, p = x.shape
     split = x.size >= _THREADED_ELEMENTS and p < _THREADED_MAX_COLUMNS
