@@ -174,6 +174,7 @@ def time_problem(problem: Problem, repeats: int, data: Data) -> tuple[list[Row],
     """
     runners, skipped = available(problem)
     times: dict[str, list[float]] = {r.library: [] for r in runners}
+    floors: dict[str, list[tuple[float, str]]] = {r.library: [] for r in runners}
     last: dict[str, Outcome] = {}
     failed: set[str] = set()
     for rep in range(repeats):
@@ -192,6 +193,12 @@ def time_problem(problem: Problem, repeats: int, data: Data) -> tuple[list[Row],
                 continue
             times[r.library].append(seconds)
             last[r.library] = out
+            if r.probfit:
+                # the floor's kernel is timed right after each fit, so that both sides of the
+                # multiple come from the same stretch of the machine's (varying) speed
+                floor = problem.floor(data, r, out)
+                if floor is not None:
+                    floors[r.library].append(floor)
     runners = [r for r in runners if r.library not in failed]
     objectives = {r.library: problem.objective(data, last[r.library]) for r in runners}
     best = min(objectives.values())
@@ -202,13 +209,11 @@ def time_problem(problem: Problem, repeats: int, data: Data) -> tuple[list[Row],
         row = Row(problem.name, r.library, t, t / base, objectives[r.library],
                   (objectives[r.library] - best) / max(1.0, abs(best)),
                   last[r.library].iterations, times=times[r.library])
-        if r.probfit:
-            floor = problem.floor(data, r, last[r.library])
-            if floor is not None:
-                # least time over least time: the kernel's unit leaves scheduling noise out,
-                # so the fit's side does too
-                row.floor_multiple = min(times[r.library]) / floor[0]
-                row.floor_note = floor[1]
+        if floors[r.library]:
+            # least time over least time: the kernel's unit leaves scheduling noise out, so
+            # the fit's side does too
+            row.floor_multiple = min(times[r.library]) / min(f[0] for f in floors[r.library])
+            row.floor_note = floors[r.library][-1][1]
         rows.append(row)
     return rows, skipped
 

@@ -13,6 +13,7 @@ __all__ = [
     "d2_log_ndtr",
     "d_log_ndtr",
     "digamma_diff",
+    "exp_neg_abs",
     "lgamma_diff",
     "log1mexp",
     "log_factorial",
@@ -32,7 +33,7 @@ __all__ = [
 # overflows, and no difference of nearly equal numbers is formed, so both tails keep full
 # relative precision. Arrays are worked on in place: two allocations per call instead of five
 # (each fresh large array costs page faults comparable to the arithmetic).
-def _exp_neg_abs(x: np.ndarray) -> np.ndarray:
+def exp_neg_abs(x: np.ndarray) -> np.ndarray:
     """``exp(-|x|)`` in one new array (a plain value for a scalar)."""
     a = np.abs(x)
     if isinstance(a, np.ndarray) and a.ndim:
@@ -46,12 +47,12 @@ def _inplace(a: np.ndarray) -> bool:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function ``1 / (1 + exp(-x)) = exp(min(x, 0)) / (1 + exp(-|x|))``."""
-    a = _exp_neg_abs(x)
-    top = np.minimum(x, 0.0)
+    """Logistic function ``1 / (1 + exp(-x)) = exp(min(x, 0)) / (1 + exp(-|x|))``, where
+    ``exp(min(x, 0))`` is 1 or ``exp(-|x|)``: one ``exp`` per element."""
+    a = exp_neg_abs(x)
+    top = np.where(np.asarray(x) >= 0.0, 1.0, a)
     if not (_inplace(a) and _inplace(top)):
-        return np.exp(top) / (1.0 + a)
-    np.exp(top, out=top)
+        return top / (1.0 + a)
     a += 1.0
     top /= a
     return top
@@ -59,7 +60,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``."""
-    a = _exp_neg_abs(x)
+    a = exp_neg_abs(x)
     top = np.minimum(x, 0.0)
     if not (_inplace(a) and _inplace(top)):
         return top - np.log1p(a)
@@ -69,7 +70,7 @@ def log_sigmoid(x: np.ndarray) -> np.ndarray:
 
 def softplus(x: np.ndarray) -> np.ndarray:
     """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``."""
-    a = _exp_neg_abs(x)
+    a = exp_neg_abs(x)
     top = np.maximum(x, 0.0)
     if not (_inplace(a) and _inplace(top)):
         return top + np.log1p(a)

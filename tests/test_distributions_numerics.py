@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
 import probfit.distributions as D
-from probfit.numerics import d2_log_ndtr, digamma_diff, lgamma_diff, trigamma_diff
+from probfit.numerics import d2_log_ndtr, digamma_diff, lgamma_diff, sigmoid, trigamma_diff
 
 PREC = 520
 ETAS = (-40.0, -30.0, -20.0, -8.0, -2.0, -0.3, 0.0, 1.5, 8.0, 20.0, 30.0, 40.0)
@@ -101,6 +101,18 @@ def test_links_match_high_precision_references_in_both_tails(link: str) -> None:
                     assert _close(val, ref[key], 1e-12), (link, eta, key, val, float(ref[key]))
             e2 = float(dist.expected_d2logp(v, (link,))[(link, link)])
             assert _close(e2, ref["e2"], 1e-12), (link, eta, e2, float(ref["e2"]))
+            # the likelihood's inner loop (value and derivatives from one evaluation), and the
+            # binomial's two-branch formulas with one trial
+            one = D.Binomial(1.0, **{link: eta})
+            for x, lp, d1, d2 in ((1.0, "lp", "dlp", "d2lp"), (0.0, "lq", "dlq", "d2lq")):
+                xa = np.array(x)
+                got = dict(zip((lp, d1, d2), dist.row_terms(xa, v, link, 2), strict=True))
+                got_binomial = {lp: float(one.logp(xa, v)),
+                                d1: float(one.dlogp(xa, v, (link,))[link]),
+                                d2: float(one.d2logp(xa, v, (link,))[(link, link)])}
+                for key in got:
+                    assert _close(float(got[key]), ref[key], 1e-12), (link, eta, key)
+                    assert _close(got_binomial[key], ref[key], 1e-12), (link, eta, key)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -181,3 +193,37 @@ def test_logit_bernoulli_broadcasts_the_outcome_against_the_predictor():
     np.testing.assert_allclose(d.logp(x, v), want_lp, rtol=1e-13)
     np.testing.assert_allclose(d.dlogp(x, v, ("logit",))["logit"], want_d1, rtol=1e-12,
                                atol=1e-15)
+
+
+@pytest.mark.parametrize("dist, x", [
+    (D.Poisson(log_rate=np.array([-1.0, 0.3, 2.0, 4.0])), np.array([0.0, 1.0, 7.0, 60.0])),
+    (D.Binomial(np.array([1.0, 5.0, 30.0, 30.0]), logit=np.array([-3.0, 0.0, 0.4, 9.0])),
+     np.array([1.0, 2.0, 0.0, 30.0])),
+    (D.NegativeBinomial(log_mean=np.array([0.1, 1.0, 3.0, 5.0]), dispersion=0.7),
+     np.array([0.0, 4.0, 19.0, 200.0])),
+])
+def test_log_base_is_the_part_of_logp_a_likelihood_sums_once(dist, x) -> None:
+    """``row_terms(base=False)`` leaves out exactly :meth:`log_base`, the terms in ``x`` and
+    the never-differentiated arguments (``-log x!``, ``log C(n, x)``)."""
+    arg = dist.param
+    vals = {k: v for k, v in dist.args.items() if v is not None}
+    full = dist.logp(x, vals)
+    base = dist.log_base(x, vals)
+    without = dist.row_terms(x, vals, arg, 0, base=False)[0]
+    np.testing.assert_allclose(without + base, full, rtol=1e-14, atol=1e-13)
+    np.testing.assert_allclose(dist.row_terms(x, vals, arg, 0)[0], full, rtol=1e-14)
+    n = vals.get("trials", 0.0)
+    want = special.gammaln(n + 1.0) - special.gammaln(x + 1.0) - special.gammaln(n - x + 1.0) \
+        if isinstance(dist, D.Binomial) else -special.gammaln(x + 1.0)
+    np.testing.assert_allclose(base, want, rtol=1e-14)
+
+
+def test_a_family_without_base_terms_has_log_base_zero() -> None:
+    assert D.Normal(0.0, 1.0).log_base(np.array([0.3, 2.0]), {}) == 0.0
+
+
+def test_sigmoid_takes_both_tails_and_keeps_shapes() -> None:
+    x = np.array([-800.0, -40.0, -1e-300, 0.0, 1e-300, 3.0, 40.0, 800.0, np.inf, -np.inf])
+    np.testing.assert_allclose(sigmoid(x), special.expit(x), rtol=1e-15, atol=0.0)
+    assert np.isnan(sigmoid(np.array([np.nan])))[0]
+    assert sigmoid(0.0) == 0.5 and np.ndim(sigmoid(2.0)) == 0

@@ -75,16 +75,20 @@ def test_one_pass_matches_the_expression_path(kind, monkeypatch):
     theta = RNG.normal(scale=0.2, size=fused.size)
     if kind == "negative_binomial":
         theta[-1] = 5.0  # the identity-link mean must stay positive
-    got = {h: fused.evaluate(theta, 2, h) for h in ("observed", "expected")}
+    start = theta.copy()
+    start[fused.layout["w"].slice] = 0.0  # η the same on every row unless there is an offset
+    thetas = (theta, start)
+    got = [{h: fused.evaluate(t, 2, h) for h in ("observed", "expected")} for t in thetas]
     _without_plans(monkeypatch)
     plain = m.compile(data, "mle")
-    for h, (f, g, hess) in got.items():
-        f0, g0, h0 = plain.evaluate(theta, 2, h)
-        assert f == pytest.approx(f0, rel=1e-12)
-        np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
-        np.testing.assert_allclose(hess, h0, rtol=1e-9, atol=1e-9 * np.max(np.abs(h0)))
-    assert fused.value(theta) == pytest.approx(plain.value(theta), rel=1e-12)
-    assert fused.loglik(theta) == pytest.approx(plain.loglik(theta), rel=1e-12)
+    for t, at in zip(thetas, got, strict=True):
+        for h, (f, g, hess) in at.items():
+            f0, g0, h0 = plain.evaluate(t, 2, h)
+            assert f == pytest.approx(f0, rel=1e-12)
+            np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
+            np.testing.assert_allclose(hess, h0, rtol=1e-9, atol=1e-9 * np.max(np.abs(h0)))
+        assert fused.value(t) == pytest.approx(plain.value(t), rel=1e-12)
+        assert fused.loglik(t) == pytest.approx(plain.loglik(t), rel=1e-12)
 
 
 def test_mixed_sign_curvature_takes_the_general_product():
@@ -112,7 +116,7 @@ def test_terms_that_are_not_glm_shaped_have_no_plan():
     assert obj.line(np.ones(obj.size), np.ones(obj.size)) is None
 
 
-@pytest.mark.parametrize("kind", ["poisson", "binomial_trials"])
+@pytest.mark.parametrize("kind", ["poisson", "binomial_trials", "logistic_offset"])
 def test_line_matches_the_objective_along_the_ray(kind):
     m, data = _model(kind, prior=pf.Normal(0.0, 0.5))
     obj = m.compile(data, "map")

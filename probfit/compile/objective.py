@@ -26,7 +26,7 @@ import numpy as np
 
 from probfit.compile.bind import bind_data
 from probfit.compile.context import Context, Layout, ParamSlot
-from probfit.compile.glm_pass import GLMPlan, glm_pass, glm_plan
+from probfit.compile.glm_pass import GLMPlan, as_rows, glm_pass, glm_plan
 from probfit.contract import DesignProducts, contract, gram, over_row_ranges, sum_to_shape
 from probfit.distributions import Distribution, ElasticNet, Laplace
 from probfit.distributions.penalized import RidgeKernel, elastic_net_log_norm
@@ -342,6 +342,7 @@ class Objective(FlatObjective):
             slope, curv = float(slope @ step), float(step @ curv @ step)
             total = total if value else np.nan
             for f, plan, eta, u in moves:
+                total -= plan.base if value else 0.0
                 for lp, d1, d2 in over_row_ranges(plan.design, partial(
                         _along_rows, f.dist, plan, eta, u, alpha, value)):
                     total, slope, curv = total - lp, slope - d1, curv - d2
@@ -454,16 +455,32 @@ class Objective(FlatObjective):
         return ctx
 
 
+#: Rows per chunk of a line-search evaluation: its temporaries (64 KB each) stay in cache.
+_LINE_ROWS = 1 << 13
+
+
 def _along_rows(dist: Distribution, plan: GLMPlan, eta: np.ndarray, u: np.ndarray,
                 alpha: float, value: bool, lo: int, hi: int) -> tuple[float, float, float]:
-    """``Σ log p``, ``Σ s·u`` and ``Σ w·u²`` over rows ``lo:hi`` at ``η + α·u``."""
-    rows = slice(lo, hi)
-    vals = {k: (v[rows] if np.shape(v) == eta.shape else v) for k, v in plan.fixed.items()}
-    vals[plan.arg] = eta[rows] + alpha * u[rows]
+    """``Σ log p``, ``Σ s·u`` and ``Σ w·u²`` over rows ``lo:hi`` at ``η + α·u``, in chunks of
+    :data:`_LINE_ROWS` rows."""
+    total = slope = curv = 0.0
+    per_row = {k: v for k, v in plan.fixed.items() if np.shape(v) == eta.shape}
+    vals = dict(plan.fixed)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        lp, d1, d2 = dist.row_terms(plan.x[rows], vals, plan.arg, 2, value=value)
-        total = float(np.sum(np.broadcast_to(lp, vals[plan.arg].shape))) if value else 0.0
-        return total, float(np.sum(d1 * u[rows])), float(np.sum(d2 * u[rows] ** 2))
+        for start in range(lo, hi, _LINE_ROWS):
+            rows = slice(start, min(hi, start + _LINE_ROWS))
+            vals.update({k: v[rows] for k, v in per_row.items()})
+            ub = u[rows]
+            e = ub * alpha
+            e += eta[rows]
+            vals[plan.arg] = e
+            lp, d1, d2 = dist.row_terms(plan.x[rows], vals, plan.arg, 2, value=value,
+                                        base=False)
+            if value:
+                total += float(np.sum(as_rows(lp, e.shape)))
+            slope += float(np.dot(as_rows(d1, e.shape), ub))
+            curv += float(np.dot(as_rows(d2, e.shape) * ub, ub))
+    return total, slope, curv
 
 
 def _per_row(weight: float | np.ndarray, arr: np.ndarray) -> float | np.ndarray:

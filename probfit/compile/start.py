@@ -2,9 +2,10 @@
 
 The GLM mean-start: for a likelihood whose mean-carrying argument is an affine function of
 unconstrained parameters (``X @ w + b``), the link applied to a slightly shrunk response
-``g(μ₀)`` is matched in least squares by the intercept-like parameters alone (coefficients stay
-at 0, so ``η = g(mean response)`` and no data-sized work is done); a predictor without an
-intercept gets the least-squares fit ``g(μ₀) ≈ Jθ`` over its whole design, as in R's ``glm``.
+``g(μ₀)`` is matched in least squares by the intercept-like parameters alone (coefficients
+stay at 0, so ``η`` is the mean of ``g(μ₀)`` and the design is not read); a predictor without
+an intercept gets the least-squares fit ``g(μ₀) ≈ Jθ`` over its whole design, as in R's
+``glm``.
 Scale-like parameters used directly as a Normal/StudentT/Laplace ``scale`` or a Gamma
 ``shape`` then get moment estimates from the residuals. Everything else starts at the bijector
 image of 0 (1 for positive parameters, the centre of an interval, the uniform simplex).

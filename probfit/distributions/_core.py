@@ -5,7 +5,10 @@ Concrete classes derive from :class:`Family`, which implements the public numeri
 ``wrt``, orders second-derivative keys, broadcasts every output to the full batch shape and
 masks ``logp`` outside the support. A concrete class only supplies formulas:
 
-* ``_logp(x, v)``;
+* ``_logp(x, v)``, and ``_log_base(x, v)`` when ``log p`` has terms that depend on ``x`` and
+  the never-differentiated arguments only (such as ``-log x!``): ``_logp`` then leaves them
+  out, and they are added by the protocol, or summed once by a caller that evaluates the
+  same rows many times (:meth:`Family.log_base`);
 * ``_grad(x, v)`` → ``{name: thunk}`` and ``_hess(x, v)`` → ``{(a, b): thunk}`` (pairs in
   either order; a missing pair is identically zero);
 * ``_ehess(v)`` → ``{(a, b): thunk}`` for the expected second derivatives;
@@ -164,7 +167,7 @@ class Family(Distribution):
         return self._in_support(np.asarray(x, dtype=float), self._partial_vals(vals))
 
     def row_terms(self, x: np.ndarray, vals: Mapping[str, np.ndarray], arg: str, order: int,
-                  hessian: str = "observed", value: bool = True
+                  hessian: str = "observed", value: bool = True, base: bool = True
                   ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
         """``log p`` (unless ``value`` is false) and, up to ``order``, its first and second
         derivatives with respect to the scalar argument ``arg``, per row, for a likelihood's
@@ -175,13 +178,14 @@ class Family(Distribution):
         the arguments (a family with its own support check, such as ``Binomial``'s
         ``x ≤ trials``) is still applied. ``hessian="expected"``
         gives the expected second derivative. Outputs broadcast against ``x`` but are not
-        broadcast to it, and ``arg`` is not validated.
+        broadcast to it, and ``arg`` is not validated. With ``base=False`` the value leaves out
+        :meth:`log_base`, which a caller that evaluates the same rows many times sums once.
         """
         v = self._vals(vals)
         lp = None
         if value:
             with np.errstate(divide="ignore", invalid="ignore"):
-                lp = self._logp(x, v)
+                lp = self._full_logp(x, v) if base else self._logp(x, v)
             if self.restricted and type(self)._in_support is not Family._in_support:
                 lp = np.where(self._in_support(x, v), lp, -np.inf)
         if order == 0:
@@ -194,15 +198,29 @@ class Family(Distribution):
         d2 = table.get((arg, arg))
         return lp, d1, 0.0 if d2 is None else d2()
 
+    def _log_base(self, x: np.ndarray, v: Vals) -> np.ndarray | float:
+        return 0.0
+
+    def _full_logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
+        lp = self._logp(x, v)
+        return lp if type(self)._log_base is Family._log_base else lp + self._log_base(x, v)
+
+    def log_base(self, x: np.ndarray, vals: Mapping[str, np.ndarray]) -> np.ndarray | float:
+        """The terms of :meth:`logp` that depend only on ``x`` and the arguments that are never
+        differentiated (for ``Poisson``, ``-log x!``), elementwise, or ``0.0`` when there are
+        none; ``x`` must lie in the support."""
+        x = np.asarray(x, dtype=float)
+        return self._log_base(x, self._partial_vals(vals))
+
     def logp(self, x: np.ndarray, vals: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log density (or mass) of ``x``, elementwise; ``-inf`` outside the support."""
         x = np.asarray(x, dtype=float)
         v = self._vals(vals)
         shape = self._batch_shape(x, v)
         if not self.restricted:
-            return fit_shape(self._logp(x, v), shape)
+            return fit_shape(self._full_logp(x, v), shape)
         with np.errstate(divide="ignore", invalid="ignore"):
-            lp = self._logp(x, v)
+            lp = self._full_logp(x, v)
         inside = self._in_support(x, v)
         return fit_shape(lp if np.all(inside) else np.where(inside, lp, -np.inf), shape)
 

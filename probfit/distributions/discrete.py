@@ -79,20 +79,22 @@ class Bernoulli(Family):
         super().__init__(logit=logit, p=p, probit=probit, cloglog=cloglog)
         self._link = LINKS[self.param]
 
+    # ``v`` is made afresh for every call of the protocol: the link keeps in it what the value
+    # and the derivatives at one ``eta`` have in common
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
-        return self._link.lx(x, v[self.param])
+        return self._link.lx(x, v[self.param], v)
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         e, link = v[self.param], self._link
-        return {self.param: lambda: link.dlx(x, e)}
+        return {self.param: lambda: link.dlx(x, e, v)}
 
     def _hess(self, x: np.ndarray, v: Vals) -> dict[Pair, Thunk]:
         e, link, n = v[self.param], self._link, self.param
-        return {(n, n): lambda: link.d2lx(x, e)}
+        return {(n, n): lambda: link.d2lx(x, e, v)}
 
     def _ehess(self, v: Vals) -> dict[Pair, Thunk]:
         e, link, n = v[self.param], self._link, self.param
-        return {(n, n): lambda: -link.info(e)}
+        return {(n, n): lambda: -link.info(e, v)}
 
     def _sample(self, rng: np.random.Generator, v: Vals, shape: tuple[int, ...]) -> np.ndarray:
         return rng.random(shape) < self._link.p(v[self.param])
@@ -152,11 +154,13 @@ class Binomial(Family):
             return f"an integer in [0, {float(np.ravel(n)[0]):g}] (trials)"
         return "an integer in [0, trials] (trials given per row)"
 
+    def _log_base(self, x: np.ndarray, v: Vals) -> np.ndarray:
+        n = v["trials"]
+        return log_factorial(n) - log_factorial(x) - log_factorial(n - x)
+
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
         n, e = v["trials"], v[self.param]
-        lchoose = special.gammaln(n + 1.0) - special.gammaln(x + 1.0) - special.gammaln(
-            n - x + 1.0)
-        return lchoose + _xlog(x, self._link.lp(e)) + _xlog(n - x, self._link.lq(e))
+        return _xlog(x, self._link.lp(e)) + _xlog(n - x, self._link.lq(e))
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         n, e, link = v["trials"], v[self.param], self._link
@@ -218,29 +222,37 @@ class Poisson(Family):
         super().__init__(rate=rate, log_rate=log_rate)
 
     def _rate(self, v: Vals) -> np.ndarray:
-        return v["rate"] if self.param == "rate" else np.exp(v["log_rate"])
+        """``lambda``; under the log link ``exp(log_rate)`` is kept in ``v`` (made afresh for
+        every call of the protocol), so the value and its derivatives take it once."""
+        if self.param == "rate":
+            return v["rate"]
+        if "exp_log_rate" not in v:
+            v["exp_log_rate"] = np.exp(v["log_rate"])
+        return v["exp_log_rate"]
+
+    def _log_base(self, x: np.ndarray, v: Vals) -> np.ndarray:
+        return -log_factorial(x)
 
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
         if self.param == "rate":
             lam = v["rate"]
-            return special.xlogy(x, lam) - lam - log_factorial(x)
-        eta = v["log_rate"]
-        return x * eta - np.exp(eta) - log_factorial(x)
+            return special.xlogy(x, lam) - lam
+        return x * v["log_rate"] - self._rate(v)
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         if self.param == "rate":
             return {"rate": lambda: x / v["rate"] - 1.0}
-        return {"log_rate": lambda: x - np.exp(v["log_rate"])}
+        return {"log_rate": lambda: x - self._rate(v)}
 
     def _hess(self, x: np.ndarray, v: Vals) -> dict[Pair, Thunk]:
         if self.param == "rate":
             return {("rate", "rate"): lambda: -x / v["rate"] ** 2}
-        return {("log_rate", "log_rate"): lambda: -np.exp(v["log_rate"])}
+        return {("log_rate", "log_rate"): lambda: -self._rate(v)}
 
     def _ehess(self, v: Vals) -> dict[Pair, Thunk]:
         if self.param == "rate":
             return {("rate", "rate"): lambda: -1.0 / v["rate"]}
-        return {("log_rate", "log_rate"): lambda: -np.exp(v["log_rate"])}
+        return {("log_rate", "log_rate"): lambda: -self._rate(v)}
 
     def _sample(self, rng: np.random.Generator, v: Vals, shape: tuple[int, ...]) -> np.ndarray:
         return rng.poisson(np.broadcast_to(self._rate(v), shape))
@@ -318,13 +330,15 @@ class NegativeBinomial(Family):
         lmu = np.log(v["mean"]) if self.param == "mean" else v["log_mean"]
         return np.log(v["dispersion"]) + lmu
 
+    def _log_base(self, x: np.ndarray, v: Vals) -> np.ndarray:
+        return -log_factorial(x)
+
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
         a = v["dispersion"]
         r = 1.0 / a
         log_t = self._log_t(v)
         l1pt = softplus(log_t)
-        return (lgamma_diff(x, r) - special.gammaln(x + 1.0) - r * l1pt
-                + _xlog(x, log_t - l1pt))
+        return lgamma_diff(x, r) - r * l1pt + _xlog(x, log_t - l1pt)
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         a = v["dispersion"]
