@@ -133,6 +133,29 @@ def test_line_matches_the_objective_along_the_ray(kind):
         assert np.isnan(line(alpha, False)[0])
 
 
+@pytest.mark.parametrize("kind", ["poisson", "logistic_offset"])
+def test_the_accepted_step_takes_eta_from_the_line(kind, monkeypatch):
+    """After ``line(α)``, an evaluation at ``theta + α·step`` builds ``η`` from the line's
+    ``η + α·u`` without multiplying the design, and gives what a fresh evaluation gives."""
+    m, data = _model(kind)
+    obj, fresh = m.compile(data, "mle"), m.compile(data, "mle")
+    theta = RNG.normal(scale=0.2, size=obj.size)
+    step = RNG.normal(scale=0.3, size=obj.size)
+    obj.evaluate(theta, 2)
+    line = obj.line(theta, step)
+    line(0.37, False)
+    calls = []
+    real = objective_module.glm_pass
+    monkeypatch.setattr(objective_module, "glm_pass",
+                        lambda *a, **k: calls.append(a[-1]) or real(*a, **k))
+    f, g, h = obj.evaluate(theta + 0.37 * step, 2)
+    assert calls and calls[0] is not None and calls[0][2] == 0.37
+    f0, g0, h0 = fresh.evaluate(theta + 0.37 * step, 2)
+    assert f == pytest.approx(f0, rel=1e-13)
+    np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
+    np.testing.assert_allclose(h, h0, rtol=1e-11, atol=1e-11 * np.max(np.abs(h0)))
+
+
 def test_newton_minimises_along_a_damped_step():
     """From the mean start the Poisson model's first Newton step overshoots; the step length
     is then the minimiser along it (not a power of 1/2), and the run ends where L-BFGS

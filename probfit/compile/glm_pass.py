@@ -186,10 +186,15 @@ def _equal_weights(out: GLMTerms, block: np.ndarray, s: np.ndarray, w: float,
 
 
 def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
-             order: int, hessian: str = "observed") -> GLMTerms:
+             order: int, hessian: str = "observed",
+             along: tuple[np.ndarray, np.ndarray, float] | None = None) -> GLMTerms:
     """Evaluate the term of ``plan`` at ``theta``: its value always, the gradient products for
     ``order >= 1`` and the Hessian products for ``order == 2`` (``hessian="expected"``: the
-    Fisher information in place of the observed curvature)."""
+    Fisher information in place of the observed curvature).
+
+    ``along = (η₀, u, α)``: ``theta`` is a point of a line search (:meth:`Objective.line`)
+    whose ``η`` is ``η₀ + α·u`` row by row (the line's own arithmetic), so the design is not
+    multiplied for it."""
     x_mat, arg = plan.design, plan.arg
     n, k = x_mat.shape
     beta = np.ascontiguousarray(theta[layout[plan.design_param].slice])
@@ -217,13 +222,17 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
             stop = min(hi, start + rows)
             block = x_mat[start:stop]
             e = eta[start:stop]
-            if moving:
-                np.matmul(block, beta, out=e)
-                e += shift
+            if along is not None:
+                np.multiply(along[1][start:stop], along[2], out=e)
+                e += along[0][start:stop]
             else:
-                e.fill(shift)
-            if offset is not None:
-                e += offset[start:stop]
+                if moving:
+                    np.matmul(block, beta, out=e)
+                    e += shift
+                else:
+                    e.fill(shift)
+                if offset is not None:
+                    e += offset[start:stop]
             vals = dict(plan.fixed, **{name: v[start:stop] for name, v in per_row.items()})
             vals[arg] = e
             lp, d1, d2 = dist.row_terms(plan.x[start:stop], vals, arg, order, hessian,

@@ -285,7 +285,8 @@ class Objective(FlatObjective):
                     grad: np.ndarray | None, hessian: str) -> float:
         """A GLM-shaped likelihood term by :func:`~probfit.compile.glm_pass.glm_pass`; its
         linear predictor and value are kept in the context for later use at the same point."""
-        t = glm_pass(plan, f.dist, self.layout, ctx.theta, order, hessian)
+        t = glm_pass(plan, f.dist, self.layout, ctx.theta, order, hessian,
+                     ctx.values.get(("along", f.name)))
         ctx.values[id(plan.eta)] = t.eta
         ctx.values[("loglik", f.name)] = t.total
         p = plan.design_param
@@ -322,7 +323,8 @@ class Objective(FlatObjective):
         The linear predictors move along ``η + α·u``: ``η`` is the one at ``theta`` (kept from
         its evaluation) and ``u = J·step`` costs one product with each design, once. The
         other terms (priors, Jacobian adjustments) have no data-sized work and are evaluated
-        as usual.
+        as usual. An evaluation at the point of the last call (the step the line search
+        accepts) takes its ``η`` from the line too.
         """
         plans = [(f, self.glm_plan_of(f)) for f in self.obs_factors()]
         if any(plan is None for _, plan in plans):
@@ -339,6 +341,10 @@ class Objective(FlatObjective):
         def phi(alpha: float, value: bool = True) -> tuple[float, float, float]:
             total, slope, curv = self._evaluate(theta + alpha * step, 2, "observed", None,
                                                 1.0, rest)
+            # that evaluation left its context as the last one: an evaluation at this point
+            # that follows (the accepted step) takes η from the line instead of from X
+            for f, _, eta, u in moves:
+                self._last.values["along", f.name] = (eta, u, alpha)
             slope, curv = float(slope @ step), float(step @ curv @ step)
             total = total if value else np.nan
             for f, plan, eta, u in moves:
