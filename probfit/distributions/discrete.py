@@ -127,7 +127,8 @@ class Binomial(Family):
     Notes
     -----
     The support is the integers ``0..trials`` row by row. The log binomial coefficient is
-    computed with ``gammaln``. The expected second derivative is ``n · d log p · d log(1 - p)``.
+    computed with :func:`~probfit.numerics.log_factorial` and is the family's
+    :meth:`log_base`. The expected second derivative is ``n · d log p · d log(1 - p)``.
     """
 
     support: ClassVar[Constraint] = nonnegative_integer
