@@ -142,32 +142,42 @@ def glm_plan(layout: Layout, dist: Family, value: Expr,
     return GLMPlan(arg, eta, design[0], design[1], rows, offset, x, fixed, base)
 
 
-def _augmented(out: GLMTerms, block: np.ndarray, s: np.ndarray, w: np.ndarray,
-               work: np.ndarray, k: int) -> bool:
-    """Add one block's products into ``out`` by a single ``syrk``, when the curvature ``w`` has
-    one strict sign: with ``r = sqrt|w|`` the rows ``[r·x, s/r, r]`` have the Gram matrix
-    ``[[|X|ᵀwX, Xᵀs, Xᵀ|w|], [·, Σs²/|w|, Σs], [·, ·, Σ|w|]]``, so the score and curvature
-    products come with ``XᵀwX`` from one read of the block. Returns ``False`` (nothing
-    added) when ``w`` changes sign or vanishes, or ``s/r`` overflows."""
-    if np.all(w < 0.0):
+def _augmented(grams: dict[float, np.ndarray], block: np.ndarray, s: np.ndarray,
+               w: np.ndarray, work: np.ndarray, k: int) -> bool:
+    """Add one block's products by a single ``syrk``, when the curvature ``w`` has one strict
+    sign: with ``r = sqrt|w|`` the rows ``[r·x, s/r, r]`` have the Gram matrix
+    ``[[Xᵀ|w|X, Xᵀs, Xᵀ|w|], [·, Σs²/|w|, Σs], [·, ·, Σ|w|]]``, so the score and curvature
+    products come with ``XᵀwX`` from one read of the block. It is added into ``grams[sign]``
+    (:func:`_fold` unpacks it once per pass). Returns ``False`` (nothing added) when ``w``
+    changes sign or vanishes, or ``s/r`` overflows (then ``Σs²/|w|`` is not finite)."""
+    if w.max() < 0.0:
         sign = -1.0
-    elif np.all(w > 0.0):
+    elif w.min() > 0.0:
         sign = 1.0
     else:
         return False
     r = np.sqrt(w if sign > 0 else -w)
     np.divide(s, r, out=work[:, k])
-    if not np.all(np.isfinite(work[:, k])):
-        return False
     np.multiply(block, r[:, None], out=work[:, :k])
     work[:, k + 1] = r
     g = work.T @ work
-    out.xwx += sign * g[:k, :k]
-    out.xs += g[:k, k]
-    out.xw += sign * g[:k, k + 1]
-    out.sum_s += float(g[k, k + 1])
-    out.sum_w += sign * float(g[k + 1, k + 1])
+    if not np.isfinite(g[k, k]):
+        return False
+    if sign in grams:
+        grams[sign] += g
+    else:
+        grams[sign] = g
     return True
+
+
+def _fold(out: GLMTerms, grams: dict[float, np.ndarray], k: int) -> None:
+    """Add the augmented Gram matrices of :func:`_augmented` into ``out``."""
+    for sign, g in grams.items():
+        out.xwx += sign * g[:k, :k]
+        out.xs += g[:k, k]
+        out.xw += sign * g[:k, k + 1]
+        out.sum_s += float(g[k, k + 1])
+        out.sum_w += sign * float(g[k + 1, k + 1])
 
 
 def _equal_weights(out: GLMTerms, block: np.ndarray, s: np.ndarray, w: float,
@@ -214,6 +224,7 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
     def blocks(lo: int, hi: int) -> GLMTerms:
         out = GLMTerms(0.0, eta)
         work = np.empty((rows, k + 2)) if order >= 2 else None
+        grams: dict[float, np.ndarray] = {}
         if order >= 1:
             out.xs = np.zeros(k)
         if order >= 2:
@@ -234,21 +245,21 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
                 if offset is not None:
                     e += offset[start:stop]
             vals = dict(plan.fixed, **{name: v[start:stop] for name, v in per_row.items()})
-            vals[arg] = e
+            vals[arg] = e[:1] if uniform else e  # one row's η stands for all when they agree
             lp, d1, d2 = dist.row_terms(plan.x[start:stop], vals, arg, order, hessian,
                                         base=False)
-            out.total += float(np.sum(as_rows(lp, e.shape)))
+            out.total += float(as_rows(lp, e.shape).sum())
             if order == 0:
                 continue
             s = as_rows(d1, e.shape)
             if order == 1:
                 out.xs += block.T @ s
-                out.sum_s += float(np.sum(s))
+                out.sum_s += float(s.sum())
                 continue
             w = as_rows(d2, e.shape)
             if uniform and np.all(w == w[0]):
                 _equal_weights(out, block, s, float(w[0]), work[: stop - start])
-            elif not _augmented(out, block, s, w, work[: stop - start], k):
+            elif not _augmented(grams, block, s, w, work[: stop - start], k):
                 add_gram(out.xwx, block, w, work[: stop - start, :k])
                 both = np.stack((s, w), axis=1, out=work[: stop - start, k:])
                 xsw = block.T @ both
@@ -256,6 +267,7 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
                 out.xw += xsw[:, 1]
                 out.sum_s += float(np.sum(s))
                 out.sum_w += float(np.sum(w))
+        _fold(out, grams, k)
         return out
 
     parts = over_row_ranges(x_mat, part)

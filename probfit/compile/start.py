@@ -31,17 +31,20 @@ def _logit(m):
     return np.log(m) - np.log1p(-m)
 
 
-# (distribution, argument) -> (mu0(y, vals), link(mu))
-_MEAN_START: dict[tuple[str, str], tuple[Callable, Callable]] = {}
+# (distribution, argument) -> target(y, vals): the link at a slightly shrunk response, g(μ₀)
+_MEAN_START: dict[tuple[str, str], Callable] = {}
 
 
 def _reg(dist: str, args: tuple[str, ...], mu0: Callable, links: tuple[Callable, ...]) -> None:
     for a, g in zip(args, links, strict=True):
-        _MEAN_START[(dist, a)] = (mu0, g)
+        _MEAN_START[(dist, a)] = lambda y, vals, mu0=mu0, g=g: g(mu0(y, vals))
 
 
-def _binary_mu0(y, vals):
-    return (y + 0.5) / 2.0
+def _binary(g: Callable) -> Callable:
+    """``g(μ₀)`` for 0/1 responses: ``μ₀ = (y + 1/2)/2`` is 1/4 or 3/4, so the link is
+    evaluated twice, not once per row."""
+    lo, hi = g(np.array([0.25, 0.75]))
+    return lambda y, vals: np.where(y > 0.5, hi, lo)
 
 
 def _binomial_mu0(y, vals):
@@ -56,9 +59,11 @@ def _identity_mu0(y, vals):
     return y
 
 
+_PROB_ARGS = ("logit", "probit", "cloglog", "p")
 _PROB_LINKS = (_logit, special.ndtri, lambda m: np.log(-np.log1p(-m)), lambda m: m)
-_reg("Bernoulli", ("logit", "probit", "cloglog", "p"), _binary_mu0, _PROB_LINKS)
-_reg("Binomial", ("logit", "probit", "cloglog", "p"), _binomial_mu0, _PROB_LINKS)
+for _a, _g in zip(_PROB_ARGS, _PROB_LINKS, strict=True):
+    _MEAN_START[("Bernoulli", _a)] = _binary(_g)
+_reg("Binomial", _PROB_ARGS, _binomial_mu0, _PROB_LINKS)
 _reg("Poisson", ("log_rate", "rate"), _count_mu0, (np.log, lambda m: m))
 _reg("NegativeBinomial", ("log_mean", "mean"), _count_mu0, (np.log, lambda m: m))
 _reg("Gamma", ("log_mean", "inverse_mean", "mean"), _identity_mu0,
@@ -118,9 +123,8 @@ def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> 
     y = objective.data[f.name]
     vals = {k: (v.value(ctx) if isinstance(v, Expr) else v) for k, v in f.args.items()
             if not (isinstance(v, Expr) and v.params)}
-    mu0_fn, link = _MEAN_START[(dist, arg)]
     with np.errstate(all="ignore"):
-        target = link(mu0_fn(y, vals))
+        target = _MEAN_START[(dist, arg)](y, vals)
     if not np.all(np.isfinite(target)):
         return
     jac = e.jac(ctx)
