@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,34 @@ ROOT = Path(__file__).resolve().parent.parent
 def _repo_cwd(monkeypatch):
     """Run every test from the repository root so relative paths (specs/, examples/) work."""
     monkeypatch.chdir(ROOT)
+
+
+@dataclass
+class CliRun:
+    """What one command of the ``probfit`` console script returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run a ``probfit`` command in this process (``probfit.cli.main``, from the repository
+    root), without paying a fresh interpreter's imports for every command; the console script
+    as a separate process is tested once (``test_cli_runs_as_a_process``)."""
+    from probfit.cli import main
+
+    def run(*args: str) -> CliRun:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+        out = capsys.readouterr()
+        return CliRun(code, out.out, out.err)
+
+    return run
 
 
 def _simulate(seed: int = 7, n: int = 300, p: int = 3):

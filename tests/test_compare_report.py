@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -159,19 +157,14 @@ def test_compare_errors(fits, tmp_path):
         rep.to_html(tmp_path / "no" / "such" / "r.html")
 
 
-def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "probfit.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, check=False)
-
-
-def test_cli_compare_writes_report_and_rejects_unknown_methods(tmp_path):
+def test_cli_compare_writes_report_and_rejects_unknown_methods(tmp_path, run_cli):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 2))
     y = (rng.random(120) < 1 / (1 + np.exp(-X @ [1.0, -1.0]))).astype(int)
     csv = tmp_path / "d.csv"
     csv.write_text("X_1,X_2,y\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y,
                                                                                strict=True)))
-    r = _cli("compare", "specs/logistic.yaml", "--data", str(csv), "--methods", "mle,map",
+    r = run_cli("compare", "specs/logistic.yaml", "--data", str(csv), "--methods", "mle,map",
              "--report", str(tmp_path / "rep.html"), "--draws", "60")
     assert r.returncode == 0, r.stderr
     assert "comparison report written to" in r.stdout

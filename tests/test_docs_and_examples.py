@@ -41,12 +41,21 @@ def test_example_runs(script, capsys):
     assert capsys.readouterr().out
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "probfit.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, check=False)
+def test_cli_runs_as_a_process(tmp_path):
+    """The console script's module as its own process: its output and exit codes."""
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "probfit.cli", *args], capture_output=True,
+                              text=True, cwd=ROOT, check=False)
+
+    r = run("validate", "specs/logistic.yaml")
+    assert r.returncode == 0 and "valid model 'logistic'" in r.stdout
+    r = run("validate", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and r.stderr.startswith("probfit: error:")
+    r = run("no-such-command")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
 
 
-def test_cli_demo(tmp_path):
+def test_cli_demo(tmp_path, run_cli):
     report = tmp_path / "demo.html"
     r = run_cli("demo", "--report", str(report))
     assert r.returncode == 0, r.stderr
@@ -55,7 +64,7 @@ def test_cli_demo(tmp_path):
     assert report.read_text().count('src="data:image/png;base64,') == 5
 
 
-def test_cli_validate_and_errors(tmp_path):
+def test_cli_validate_and_errors(tmp_path, run_cli):
     r = run_cli("validate", "specs/logistic.yaml")
     assert r.returncode == 0 and "valid model 'logistic'" in r.stdout
     bad = tmp_path / "bad.yaml"
@@ -67,7 +76,7 @@ def test_cli_validate_and_errors(tmp_path):
     assert r.returncode == 2 and "scale" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_cli_fit_csv(tmp_path):
+def test_cli_fit_csv(tmp_path, run_cli):
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -85,7 +94,7 @@ def test_cli_fit_csv(tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
-def test_cli_explain(tmp_path):
+def test_cli_explain(tmp_path, run_cli):
     import numpy as np
 
     rng = np.random.default_rng(1)

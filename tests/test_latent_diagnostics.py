@@ -10,9 +10,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,15 +278,12 @@ def test_compare_scores_held_out_rows(faithful_fits, faithful) -> None:
     assert report.scored_on == "held-out test data"
 
 
-def test_cli_fits_a_mixture_spec_with_k(tmp_path, faithful_fits, faithful) -> None:
+def test_cli_fits_a_mixture_spec_with_k(tmp_path, faithful_fits, faithful, run_cli) -> None:
     csv = tmp_path / "faithful.csv"
     csv.write_text("x_1,x_2\n" + "\n".join(f"{a},{b}" for a, b in faithful["x"]) + "\n")
     out = tmp_path / "out"
-    root = Path(__file__).resolve().parent.parent
-    r = subprocess.run([sys.executable, "-m", "probfit.cli", "fit",
-                        "specs/gaussian_mixture.yaml", "--data", str(csv), "--k", "2",
-                        "--out", str(out), "--draws", "5"], capture_output=True, text=True,
-                       cwd=root, check=False)
+    r = run_cli("fit", "specs/gaussian_mixture.yaml", "--data", str(csv), "--k", "2",
+                "--out", str(out), "--draws", "5")
     assert r.returncode == 0, r.stderr
     assert "EM monotone       yes" in r.stdout and "Hessian" not in r.stdout
     saved = json.loads((out / "fit.json").read_text())

@@ -412,10 +412,9 @@ def test_refuses_other_methods_and_bad_options():
     assert m.fit(data, method="vi").engine == "advi"  # ADVI stays the default
 
 
-def test_cli_fits_by_quadrature(tmp_path):
+def test_cli_fits_by_quadrature(tmp_path, run_cli):
     import json
 
-    from test_docs_and_examples import run_cli
 
     _, data, mean, _, _, _ = linear_known_noise()
     csv = tmp_path / "d.csv"

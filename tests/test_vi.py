@@ -392,10 +392,9 @@ def test_variational_inference_page_runs(capsys):
     assert "VI posterior sd" in capsys.readouterr().out
 
 
-def test_cli_fits_by_vi(tmp_path):
+def test_cli_fits_by_vi(tmp_path, run_cli):
     import json
 
-    from test_docs_and_examples import run_cli
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))
