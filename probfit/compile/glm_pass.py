@@ -215,7 +215,8 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
     eta = np.empty(n)
     rows = min(n, block_rows(k))
     moving = bool(np.any(beta))  # at β = 0 (a start) the design adds nothing to η
-    uniform = not moving and offset is None and not per_row  # the same η on every row
+    # the same η on every row (a line's η is its own arithmetic, so it is never taken as such)
+    uniform = not moving and along is None and offset is None and not per_row
 
     def part(lo: int, hi: int) -> GLMTerms:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # per thread
