@@ -38,8 +38,9 @@ def run_cli(capsys):
         capsys.readouterr()
         try:
             code = main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code if isinstance(exc.code, int) else 2
+        except SystemExit as exc:  # argparse's usage errors and --help
+            # the status a process would exit with: None is success, a message is 1
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         out = capsys.readouterr()
         return CliRun(code, out.out, out.err)
 

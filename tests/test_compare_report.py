@@ -165,7 +165,7 @@ def test_cli_compare_writes_report_and_rejects_unknown_methods(tmp_path, run_cli
     csv.write_text("X_1,X_2,y\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y,
                                                                                strict=True)))
     r = run_cli("compare", "specs/logistic.yaml", "--data", str(csv), "--methods", "mle,map",
-             "--report", str(tmp_path / "rep.html"), "--draws", "60")
+                "--report", str(tmp_path / "rep.html"), "--draws", "60")
     assert r.returncode == 0, r.stderr
     assert "comparison report written to" in r.stdout
     images = _pngs((tmp_path / "rep.html").read_text())

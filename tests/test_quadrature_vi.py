@@ -415,7 +415,6 @@ def test_refuses_other_methods_and_bad_options():
 def test_cli_fits_by_quadrature(tmp_path, run_cli):
     import json
 
-
     _, data, mean, _, _, _ = linear_known_noise()
     csv = tmp_path / "d.csv"
     rows = ["X_1,X_2,X_3,y"] + [",".join(repr(float(v)) for v in [*x, y])

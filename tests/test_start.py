@@ -21,10 +21,10 @@ COUNTS = RNG.poisson(2.0, N).astype(float)
 def _start(dist) -> dict[str, np.ndarray]:
     m = pf.Model("start")
     x, y = m.data("X", ("n", "p")), m.data("y", ("n",))
-    eta = x @ m.param("w", ("p",)) + m.param("b")
-    m.observe(y, dist(eta))
-    counts = dist(eta).__class__ is pf.Poisson
-    obj = m.compile({"X": X, "y": COUNTS if counts else BINARY}, "mle")
+    likelihood = dist(x @ m.param("w", ("p",)) + m.param("b"))
+    m.observe(y, likelihood)
+    obj = m.compile({"X": X, "y": COUNTS if isinstance(likelihood, pf.Poisson) else BINARY},
+                    "mle")
     return obj.layout.unpack(initial_theta(obj))
 
 

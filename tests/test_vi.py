@@ -395,7 +395,6 @@ def test_variational_inference_page_runs(capsys):
 def test_cli_fits_by_vi(tmp_path, run_cli):
     import json
 
-
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))
     y = X @ [1.0, -1.0] + 0.5 + rng.normal(size=60)
