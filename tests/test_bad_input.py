@@ -6,8 +6,11 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import probfit as pf
+from probfit.engines.registry import _least_tail_probability
 
 RNG = np.random.default_rng(3)
 
@@ -219,6 +222,32 @@ def test_quasi_complete_separation():
     with pytest.warns(pf.SeparationWarning):
         fit = m.fit({"X": x[:, None], "y": y})
     assert fit.separated
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["logit", "probit", "cloglog"]), st.booleans(),
+       st.lists(st.floats(-40.0, 40.0), min_size=1, max_size=40))
+def test_separation_screen_finds_the_least_tail_probability(link, binomial, etas):
+    """The separation monitor evaluates the link at the least and greatest linear predictor
+    only; that must be ``min(p, 1 - p)`` over every row (to the rounding of ``p`` near 1,
+    where the binomial mean divided by the trials differs from ``p`` in its last bits)."""
+    m = pf.Model("screen")
+    X, y = m.data("X", ("n", "p")), m.data("y", ("n",))
+    eta = X @ m.param("w", ("p",))
+    if binomial:
+        t = m.data("t", ("n",))
+        m.observe(y, pf.Binomial(trials=t, **{link: eta}))
+    else:
+        m.observe(y, pf.Bernoulli(**{link: eta}))
+    n = len(etas)
+    d = {"X": np.ones((n, 1)), "y": np.zeros(n)} | ({"t": np.arange(1.0, n + 1)} if binomial
+                                                    else {})
+    f = m.compile(d).obs_factors()[0]
+    e = np.array(etas)
+    vals = {link: e} | ({"trials": d["t"]} if binomial else {})
+    p = f.dist.mean_of(vals) / (d["t"] if binomial else 1.0)
+    assert _least_tail_probability(f, vals) == pytest.approx(np.min(np.minimum(p, 1 - p)),
+                                                              rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.parametrize("separated", [True, False])

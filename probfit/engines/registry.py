@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from probfit.compile.objective import Objective
+from probfit.compile.objective import Factor, Objective
 from probfit.compile.start import initial_theta
 from probfit.diagnostics.separation import binary_predictor, separated_coefficients
 from probfit.engines.adam import adam
@@ -93,9 +93,7 @@ def _separation_monitor(objective: Objective, found: dict[str, list[str]]):
             if i in checked:
                 continue
             vals = {k: (v.value(ctx) if hasattr(v, "value") else v) for k, v in f.args.items()}
-            mean = f.dist.mean_of(vals)
-            p = mean / vals["trials"] if "trials" in vals else mean
-            if np.min(np.minimum(p, 1.0 - p)) > 1e-6:
+            if _least_tail_probability(f, vals) > 1e-6:
                 continue
             checked.add(i)
             labels = separated_coefficients(objective, f, theta)
@@ -106,6 +104,21 @@ def _separation_monitor(objective: Objective, found: dict[str, list[str]]):
         return None
 
     return monitor
+
+
+def _least_tail_probability(f: Factor, vals: dict[str, Any]) -> float:
+    """``min(p, 1 - p)`` over the rows of a binary factor at argument values ``vals``.
+
+    ``p`` increases with the linear predictor for every link, and ``min(p, 1 - p)`` is concave
+    in ``p``, so the least value is at the least or the greatest predictor: the link is
+    evaluated at those two only, not on every row."""
+    arg = binary_predictor(f)
+    eta = np.asarray(vals[arg], dtype=float)
+    ends = dict(vals, **{arg: np.array([eta.min(), eta.max()])})
+    if "trials" in ends:
+        ends["trials"] = 1.0  # the mean is then p itself
+    p = f.dist.mean_of(ends)
+    return float(np.min(np.minimum(p, 1.0 - p)))
 
 
 def run_engine(objective: Objective, engine: str | None = None, *,
