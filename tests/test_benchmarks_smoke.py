@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import probfit as pf
-from benchmarks import gmm_em, lasso_path, memory, run, vi_logistic
+from benchmarks import gmm_em, lasso_path, lean_newton, memory, run, vi_logistic
 from benchmarks.glm import GLMProblem
 from benchmarks.harness import Data, Outcome, Problem, Runner, time_problem
 
@@ -177,3 +177,18 @@ def test_glm_target_verdict_at_the_target_size():
     rows[0].time_s = 3.0
     assert "fastest peer (peer, 2.000 s): NOT met" in problem.verdict(rows)
     assert GLMProblem("t", "logistic", 2000, 5).verdict(rows) is None
+
+
+def test_lean_newton_reaches_probfits_optimum_and_reports(tmp_path):
+    """The lean Newton bound is a correct Newton fit: the same optimum as probfit's (the
+    module's report states the gap); its report is written where asked."""
+    out = tmp_path / "lean.md"
+    lean_newton.main(["--n", "3000", "--p", "6", "--repeats", "1", "--out", str(out)])
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "newton" in
+            line.lower()]
+    assert [r.split("|")[1].strip() for r in rows] == ["probfit newton", "lean numpy Newton"]
+    probfit_nll, lean_nll = (float(r.split("|")[6]) for r in rows)
+    assert lean_nll == pytest.approx(probfit_nll, rel=1e-9)
+    gap = float(re.search(r"gap \(lean − probfit\): (\S+)\.$", text, re.M).group(1))
+    assert abs(gap) < 1e-12
