@@ -123,7 +123,8 @@ def compare(n: int, p: int, repeats: int) -> str:
     nll = -fit.loglik
     gap = (lean[3] - nll) / max(1.0, abs(nll))
     lines = [f"# Lean numpy Newton beside probfit: logistic MLE, n = {n:,}, p = {p}", "",
-             f"Command: `python -m benchmarks.lean_newton --n {n} --p {p} --repeats {repeats}`. "
+             f"Command: `python -m benchmarks.lean_newton --n {n} --p {p} --repeats {repeats}` "
+             f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", "",
              f"Machine: {describe()}", "",
              f"One `XᵀWX` (`weighted_gram`): least {kernel:.3f} s, median "
              f"{np.median(times['kernel']):.3f} s over {repeats} runs.", "",
