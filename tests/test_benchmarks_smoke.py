@@ -38,7 +38,9 @@ def test_quick_suite_prints_a_well_formed_table_for_every_problem(capsys, tmp_pa
         assert first[1].startswith("probfit") and first[3] == "1.00"
         for r in rows:
             assert float(r[2]) > 0 and np.isfinite(float(r[4])) and float(r[5]) >= 0
-            if r[1].startswith("probfit"):
+            if r[1] == "probfit lbfgs":  # a GLM's L-BFGS forms no XᵀWX: no floor
+                assert r[8] == ""
+            elif r[1].startswith("probfit"):
                 assert float(r[8]) > 0  # floor multiple
     text = out.read_text()
     assert text.startswith("# Benchmark results")
@@ -170,8 +172,9 @@ def test_glm_target_verdict_at_the_target_size():
     problem = GLMProblem("t", "logistic", 1_000_000, 50)
     rows = [Row("t", "probfit newton", 1.0, 1.0, 10.0, 0.0, 4, floor_multiple=1.5,
                 peak_mb=100.0),
+            Row("t", "probfit lbfgs", 0.5, 0.5, 10.0, 0.0, 9),
             Row("t", "peer", 2.0, 2.0, 10.0 + 1e-6, 1e-7, 5)]
-    text = problem.verdict(rows)
+    text = problem.verdict(rows)  # probfit's own other engine is not a peer
     assert "fastest peer (peer, 2.000 s): met" in text and "2 × floor: met" in text
     assert "1e-8 of the best: met" in text and "< 3 × X (1,144 MB): met" in text
     rows[0].time_s = 3.0
