@@ -314,11 +314,11 @@ class Objective(FlatObjective):
         return h if weight is None else _per_row(weight, h) * h
 
     def line(self, theta: np.ndarray, step: np.ndarray
-             ) -> Callable[[float, bool], tuple[float, float, float]] | None:
+             ) -> Callable[[float, bool, bool], tuple[float, float, float]] | None:
         """``φ(α)``, the smooth objective at ``theta + α·step`` (``nan`` when called with
-        ``value=False``), with ``φ'(α)`` and ``φ''(α)``, at the cost of elementwise work per
-        call, or ``None`` unless every likelihood term is GLM-shaped
-        (:mod:`probfit.compile.glm_pass`).
+        ``value=False``), with ``φ'(α)`` and ``φ''(α)`` (``nan`` when called with
+        ``derivatives=False``), at the cost of elementwise work per call, or ``None`` unless
+        every likelihood term is GLM-shaped (:mod:`probfit.compile.glm_pass`).
 
         The linear predictors move along ``η + α·u``: ``η`` is the one at ``theta`` (kept from
         its evaluation) and ``u = J·step`` costs one product with each design, once. The
@@ -338,7 +338,8 @@ class Objective(FlatObjective):
         rest = [f for f in self.factors if f.kind != "obs"]
         theta = ctx.theta
 
-        def phi(alpha: float, value: bool = True) -> tuple[float, float, float]:
+        def phi(alpha: float, value: bool = True, derivatives: bool = True
+                ) -> tuple[float, float, float]:
             total, slope, curv = self._evaluate(theta + alpha * step, 2, "observed", None,
                                                 1.0, rest)
             # that evaluation left its context as the last one: an evaluation at this point
@@ -350,9 +351,9 @@ class Objective(FlatObjective):
             for f, plan, eta, u in moves:
                 total -= plan.base if value else 0.0
                 for lp, d1, d2 in over_row_ranges(plan.design, partial(
-                        _along_rows, f.dist, plan, eta, u, alpha, value)):
+                        _along_rows, f.dist, plan, eta, u, alpha, value, derivatives)):
                     total, slope, curv = total - lp, slope - d1, curv - d2
-            return total, slope, curv
+            return (total, slope, curv) if derivatives else (total, np.nan, np.nan)
 
         return phi
 
@@ -466,9 +467,10 @@ _LINE_ROWS = 1 << 13
 
 
 def _along_rows(dist: Distribution, plan: GLMPlan, eta: np.ndarray, u: np.ndarray,
-                alpha: float, value: bool, lo: int, hi: int) -> tuple[float, float, float]:
-    """``Σ log p``, ``Σ s·u`` and ``Σ w·u²`` over rows ``lo:hi`` at ``η + α·u``, in chunks of
-    :data:`_LINE_ROWS` rows."""
+                alpha: float, value: bool, derivatives: bool, lo: int, hi: int
+                ) -> tuple[float, float, float]:
+    """``Σ log p`` (0 unless ``value``), ``Σ s·u`` and ``Σ w·u²`` (0 unless ``derivatives``)
+    over rows ``lo:hi`` at ``η + α·u``, in chunks of :data:`_LINE_ROWS` rows."""
     total = slope = curv = 0.0
     per_row = {k: v for k, v in plan.fixed.items() if np.shape(v) == eta.shape}
     vals = dict(plan.fixed)
@@ -480,12 +482,13 @@ def _along_rows(dist: Distribution, plan: GLMPlan, eta: np.ndarray, u: np.ndarra
             e = ub * alpha
             e += eta[rows]
             vals[plan.arg] = e
-            lp, d1, d2 = dist.row_terms(plan.x[rows], vals, plan.arg, 2, value=value,
-                                        base=False)
+            lp, d1, d2 = dist.row_terms(plan.x[rows], vals, plan.arg, 2 if derivatives else 0,
+                                        value=value, base=False)
             if value:
                 total += float(np.sum(as_rows(lp, e.shape)))
-            slope += float(np.dot(as_rows(d1, e.shape), ub))
-            curv += float(np.dot(as_rows(d2, e.shape) * ub, ub))
+            if derivatives:
+                slope += float(np.dot(as_rows(d1, e.shape), ub))
+                curv += float(np.dot(as_rows(d2, e.shape) * ub, ub))
     return total, slope, curv
 
 

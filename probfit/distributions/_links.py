@@ -54,24 +54,38 @@ class Link:
         """The success probability."""
         return np.asarray(e, dtype=float)
 
-    # ``memo``: a dict made afresh for each evaluation at one ``eta``, in which a link may
-    # keep what ``lx``, ``dlx``, ``d2lx`` and ``info`` have in common (the logit link keeps
-    # ``exp(-|eta|)``), so that a value and its derivatives share it
-    def lx(self, x: np.ndarray, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
+    def lx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         """``log p`` where ``x == 1`` and ``log(1 - p)`` where ``x == 0``."""
         return np.where(x == 1.0, self.lp(e), self.lq(e))
 
-    def dlx(self, x: np.ndarray, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
+    def dlx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         """``d lx / d eta``."""
         return np.where(x == 1.0, self.dlp(e), self.dlq(e))
 
-    def d2lx(self, x: np.ndarray, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
+    def d2lx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         """``d² lx / d eta²``."""
         return np.where(x == 1.0, self.d2lp(e), self.d2lq(e))
 
-    def info(self, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
+    def info(self, e: np.ndarray) -> np.ndarray:
         """``-E[d² lx / d eta²] = -d log p · d log(1 - p)``, the Fisher information in ``eta``."""
         return -self.dlp(e) * self.dlq(e)
+
+    def row_terms(self, x: np.ndarray, e: np.ndarray, order: int, expected: bool = False,
+                  value: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """``lx`` (unless ``value`` is false) and, up to ``order``, its first and second
+        derivatives (``expected``: ``-info``), per row: a Bernoulli likelihood's inner loop
+        (:meth:`~probfit.distributions._core.Family.row_terms`)."""
+        lp = None
+        if value:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lp = self.lx(x, e)
+        if order == 0:
+            return lp, None, None
+        d1 = self.dlx(x, e)
+        if order == 1:
+            return lp, d1, None
+        return lp, d1, -self.info(e) if expected else self.d2lx(x, e)
 
 
 class Logit(Link):
@@ -92,40 +106,45 @@ class Logit(Link):
     def p(self, e: np.ndarray) -> np.ndarray:
         return sigmoid(e)
 
-    # The elementwise hot path of a logistic fit: with a = exp(-|eta|) (taken once per
-    # evaluation, kept in ``memo``) and the outcome's sign σ = 2x - 1, log p(x) =
-    # log sigmoid(σ·eta) = min(σ·eta, 0) - log1p(a), the score is σ·sigmoid(-σ·eta) =
-    # σ·(1 or a)/(1 + a) and the curvature sigmoid(eta)·sigmoid(-eta) = a/(1 + a)². All keep
-    # full relative precision in both tails; x is 0 or 1 (|σ·eta| = |eta|).
-    @staticmethod
-    def _a(e: np.ndarray, memo: dict | None) -> np.ndarray:
-        if memo is None:
-            return exp_neg_abs(e)
-        if "logit_exp_neg_abs" not in memo:
-            memo["logit_exp_neg_abs"] = exp_neg_abs(e)
-        return memo["logit_exp_neg_abs"]
+    def lx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+        return self.row_terms(x, e, 0)[0]
 
-    def lx(self, x: np.ndarray, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
-        out = np.minimum((2.0 * x - 1.0) * e, 0.0)
-        out -= np.log1p(self._a(e, memo))
-        return out
+    def dlx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+        return self.row_terms(x, e, 1, value=False)[1]
 
-    def dlx(self, x: np.ndarray, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
+    def d2lx(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+        return -self.info(e)
+
+    def info(self, e: np.ndarray) -> np.ndarray:
+        a = exp_neg_abs(e)
+        u = 1.0 + a
+        return a / (u * u)
+
+    # The elementwise hot path of a logistic fit, one ufunc call after another on shared
+    # temporaries (their count sets its cost on a block of a few thousand rows): with
+    # a = exp(-|eta|) and the outcome's sign σ = 2x - 1, log p(x) = log sigmoid(σ·eta) =
+    # min(σ·eta, 0) - log1p(a), the score is σ·sigmoid(-σ·eta) = σ·(1 or a)/(1 + a) and the
+    # curvature, observed and expected alike, -sigmoid(eta)·sigmoid(-eta) = -a/(1 + a)². All
+    # keep full relative precision in both tails; x is 0 or 1 (|σ·eta| = |eta|).
+    def row_terms(self, x: np.ndarray, e: np.ndarray, order: int, expected: bool = False,
+                  value: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        a = exp_neg_abs(e)
         sign = 2.0 * x - 1.0
-        a = self._a(e, memo)
-        t = np.where(sign * e <= 0.0, 1.0, a)
-        t /= 1.0 + a
-        t *= sign
-        return t
-
-    def d2lx(self, x: np.ndarray, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
-        return -self.info(e, memo)
-
-    def info(self, e: np.ndarray, memo: dict | None = None) -> np.ndarray:
-        a = self._a(e, memo)
-        b = 1.0 + a
-        b *= b
-        return a / b
+        t = sign * e
+        lp = None
+        if value:
+            lp = np.minimum(t, 0.0)
+            lp -= np.log1p(a)
+        if order == 0:
+            return lp, None, None
+        u = 1.0 + a
+        d1 = np.where(t <= 0.0, 1.0, a)
+        d1 /= u
+        d1 *= sign
+        if order == 1:
+            return lp, d1, None
+        return lp, d1, -a / (u * u)
 
     def d2lp(self, e: np.ndarray) -> np.ndarray:
         return -self.info(e)

@@ -79,22 +79,29 @@ class Bernoulli(Family):
         super().__init__(logit=logit, p=p, probit=probit, cloglog=cloglog)
         self._link = LINKS[self.param]
 
-    # ``v`` is made afresh for every call of the protocol: the link keeps in it what the value
-    # and the derivatives at one ``eta`` have in common
     def _logp(self, x: np.ndarray, v: Vals) -> np.ndarray:
-        return self._link.lx(x, v[self.param], v)
+        return self._link.lx(x, v[self.param])
 
     def _grad(self, x: np.ndarray, v: Vals) -> dict[str, Thunk]:
         e, link = v[self.param], self._link
-        return {self.param: lambda: link.dlx(x, e, v)}
+        return {self.param: lambda: link.dlx(x, e)}
 
     def _hess(self, x: np.ndarray, v: Vals) -> dict[Pair, Thunk]:
         e, link, n = v[self.param], self._link, self.param
-        return {(n, n): lambda: link.d2lx(x, e, v)}
+        return {(n, n): lambda: link.d2lx(x, e)}
 
     def _ehess(self, v: Vals) -> dict[Pair, Thunk]:
         e, link, n = v[self.param], self._link, self.param
-        return {(n, n): lambda: -link.info(e, v)}
+        return {(n, n): lambda: -link.info(e)}
+
+    def row_terms(self, x: np.ndarray, vals: Mapping[str, np.ndarray], arg: str, order: int,
+                  hessian: str = "observed", value: bool = True, base: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """:meth:`Family.row_terms <probfit.distributions._core.Family.row_terms>` by the
+        link's own inner loop (for the logit link, the value and both derivatives share their
+        temporaries). ``log p`` has no :meth:`log_base` terms, so ``base`` changes nothing."""
+        e = self._vals(vals)[self.param]
+        return self._link.row_terms(x, e, order, hessian == "expected", value)
 
     def _sample(self, rng: np.random.Generator, v: Vals, shape: tuple[int, ...]) -> np.ndarray:
         return rng.random(shape) < self._link.p(v[self.param])

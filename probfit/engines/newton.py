@@ -170,7 +170,8 @@ def _step_length(objective: Objective, theta: np.ndarray, step: np.ndarray, f: f
     new = objective.evaluate(theta + alpha * step, order, hessian)
     if accept(new[0], alpha):
         return alpha, new, True
-    return _halve(lambda a: line(a)[0], accept, 0.5 * alpha, max_halvings), none, True
+    return _halve(lambda a: line(a, True, False)[0], accept, 0.5 * alpha, max_halvings), \
+        none, True
 
 
 def _halve(value: Callable[[float], float], accept: Callable[[float, float], bool],
@@ -189,7 +190,8 @@ def _along(line: Callable[..., tuple[float, float, float]],
            max_halvings: int) -> tuple[float | None, bool]:
     """The step length along a Newton direction from ``φ(α)`` with its derivatives
     (:meth:`~probfit.compile.objective.Objective.line`), and whether its value has passed the
-    Armijo test ``accept`` yet: 1 when the full step passes; else, when ``φ'(1) > 0`` brackets
+    Armijo test ``accept`` yet: 1 when the full step passes (its value is computed alone, as
+    it mostly does pass); else, when ``φ'(1) > 0`` brackets
     a minimiser of ``φ`` on ``(0, 1)``, that minimiser (Newton's method on ``φ'`` from the
     minimiser of the cubic through ``φ(0) = f``, ``φ'(0) = −decrement``, ``φ(1)``, ``φ'(1)``,
     safeguarded by bisection, to ``|φ'| ≤ 10⁻³ |φ'(0)|``, from derivatives only: the caller
@@ -200,11 +202,12 @@ def _along(line: Callable[..., tuple[float, float, float]],
     n = 10⁶ the Poisson benchmark's first step, halved, left a decrement of 10⁴; the
     minimiser, 0.548, left 27).
     """
-    value, slope, _ = line(1.0)
+    value = line(1.0, True, False)[0]
     if accept(value, 1.0):
         return 1.0, True
-    if not (np.isfinite(value) and slope > 0.0):
-        return _halve(lambda a: line(a)[0], accept, 0.5, max_halvings), True
+    slope = line(1.0, False)[1] if np.isfinite(value) else np.nan
+    if not slope > 0.0:
+        return _halve(lambda a: line(a, True, False)[0], accept, 0.5, max_halvings), True
     # the cubic's minimiser (Nocedal & Wright, eq. 3.59, on the interval [0, 1])
     d1 = slope - decrement - 3.0 * (value - f)
     d2 = np.sqrt(max(d1 * d1 + decrement * slope, 0.0))
