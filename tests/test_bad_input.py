@@ -297,6 +297,23 @@ def test_unknown_engine_and_refusal():
         m.fit(d, engine="newton", max_iterations=3)
 
 
+def test_a_type_error_inside_an_engine_is_not_called_an_unknown_option(monkeypatch):
+    from probfit.engines import registry
+
+    def broken(objective, theta0, *, monitor=None, max_iter=100):
+        raise TypeError("raised inside the engine")
+
+    monkeypatch.setitem(registry.ENGINES, "newton", broken)
+    m = pf.Model("ols")
+    X, y = m.data("X", ("n", "p")), m.data("y", ("n",))
+    m.observe(y, pf.Normal(X @ m.param("w", ("p",)), 1.0))
+    d = {"X": RNG.normal(size=(30, 2)), "y": RNG.normal(size=30)}
+    with pytest.raises(TypeError, match="raised inside the engine"):
+        m.fit(d, engine="newton", max_iter=5)
+    with pytest.raises(pf.EngineError, match="engine 'newton' got an unknown option"):
+        m.fit(d, engine="newton", max_iterations=5)
+
+
 def test_index_out_of_range():
     m = pf.Model("idx")
     z, y = m.data("z", ("n",), kind="integer"), m.data("y", ("n",))

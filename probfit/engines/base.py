@@ -1,12 +1,30 @@
-"""What every engine returns, and the per-iteration history it keeps."""
+"""What every engine returns, the per-iteration history it keeps, and how it is called with a
+user's options."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-__all__ = ["EngineResult", "History"]
+from probfit.errors import EngineError
+
+__all__ = ["EngineResult", "History", "call_engine"]
+
+
+def call_engine[T](name: str, engine: Callable[..., T], *args: Any, **options: Any) -> T:
+    """``engine(*args, **options)``, where an option ``engine`` does not take is an
+    :class:`~probfit.errors.EngineError` naming the engine ``name``. The options are checked
+    against the signature before the call, so a ``TypeError`` raised inside the engine
+    propagates as itself."""
+    try:
+        inspect.signature(engine).bind(*args, **options)
+    except TypeError as err:
+        raise EngineError(f"engine {name!r} got an unknown option: {err}") from None
+    return engine(*args, **options)
 
 
 class History:

@@ -13,7 +13,7 @@ from probfit.compile.start import initial_theta
 from probfit.diagnostics.separation import binary_predictor, separated_coefficients
 from probfit.engines.adam import adam
 from probfit.engines.advi import advi
-from probfit.engines.base import EngineResult
+from probfit.engines.base import EngineResult, call_engine
 from probfit.engines.cavi import cavi, cavi_refusal
 from probfit.engines.em import em
 from probfit.engines.fista import fista
@@ -135,10 +135,7 @@ def run_engine(objective: Objective, engine: str | None = None, *,
     theta0 = initial_theta(objective, init)
     found: dict[str, list[str]] = {}
     monitor = _separation_monitor(objective, found)
-    try:
-        result = ENGINES[name](objective, theta0, monitor=monitor, **options)
-    except TypeError as err:
-        raise EngineError(f"engine {name!r} got an unknown option: {err}") from None
+    result = call_engine(name, ENGINES[name], objective, theta0, monitor=monitor, **options)
     if monitor is not None and not found:
         monitor(result.theta, result.n_iter, force=True)
     if found:

@@ -7,6 +7,7 @@ from typing import Any
 
 from probfit.compile.start import initial_theta
 from probfit.dsl.model import Model
+from probfit.engines.base import call_engine
 from probfit.engines.em import kmeans_start
 from probfit.errors import EngineError
 from probfit.latent.fit import LatentFit
@@ -53,8 +54,5 @@ def fit_latent(model: Model, data: Mapping[str, Any], method: str = "mle",
         target = MarginalObjective(problem)
         seed = options.pop("seed", None)
         theta0 = kmeans_start(problem, seed) if theta0 is None else theta0
-    try:
-        result = ENGINES[name](target, theta0, **options)
-    except TypeError as err:
-        raise EngineError(f"engine {name!r} got an unknown option: {err}") from None
+    result = call_engine(name, ENGINES[name], target, theta0, **options)
     return LatentFit(problem, result, coords=coords)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from probfit.engines.advi import advi
+from probfit.engines.base import call_engine
 from probfit.engines.cavi_mixture import cavi_mixture
 from probfit.engines.cavi_normal_wishart import cavi_normal_wishart
 from probfit.engines.em import kmeans_start
@@ -226,10 +227,7 @@ def fit_latent_vi(problem: LatentProblem, theta0: np.ndarray | None = None, *,
                           "the marginal log joint is evaluated on all rows")
     target = MarginalVIObjective(problem)
     start = kmeans_start(problem, seed) if theta0 is None else np.asarray(theta0, dtype=float)
-    try:
-        result = advi(target, start, seed=seed, **options)  # type: ignore[arg-type]
-    except TypeError as err:
-        raise EngineError(f"engine 'advi' got an unknown option: {err}") from None
+    result = call_engine("advi", advi, target, start, seed=seed, **options)
     return LatentVIFit(problem, target, result, coords=coords, n_draws=n_draws, seed=seed)
 
 
@@ -270,9 +268,6 @@ def fit_latent_cavi(problem: LatentProblem, *, coords: Mapping[str, Any] | None 
     plan = recognise_mixture(problem)
     target = MarginalVIObjective(problem)
     engine = cavi_normal_wishart if isinstance(plan, NormalWishartPlan) else cavi_mixture
-    try:
-        result, state = engine(plan, target.layout, seed=seed, **options)
-    except TypeError as err:
-        raise EngineError(f"engine 'cavi' got an unknown option: {err}") from None
+    result, state = call_engine("cavi", engine, plan, target.layout, seed=seed, **options)
     return LatentVIFit(problem, target, result, coords=coords, n_draws=n_draws, seed=seed,
                        responsibilities=state.resp)
