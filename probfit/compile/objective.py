@@ -314,7 +314,7 @@ class Objective(FlatObjective):
         return h if weight is None else _per_row(weight, h) * h
 
     def line(self, theta: np.ndarray, step: np.ndarray
-             ) -> Callable[[float, bool, bool], tuple[float, float, float]] | None:
+             ) -> Callable[..., tuple[float, float, float]] | None:
         """``φ(α)``, the smooth objective at ``theta + α·step`` (``nan`` when called with
         ``value=False``), with ``φ'(α)`` and ``φ''(α)`` (``nan`` when called with
         ``derivatives=False``), at the cost of elementwise work per call, or ``None`` unless
