@@ -68,3 +68,23 @@ def test_expression_source_round_trip():
     for e in exprs:
         again = parse_expr(e.to_source(), names, "test")
         assert again.to_source() == e.to_source()
+
+
+def test_spec_distribution_arguments_are_checked_before_the_call(monkeypatch):
+    from probfit.dsl import model as model_module
+
+    m = pf.Model("s")
+    y = m.data("y", ("n",))
+    m.observe(y, pf.Normal(m.param("mu"), 1.0))
+    spec = m.to_spec().to_dict()
+    spec["observe"][0]["args"]["spread"] = 2.0
+    with pytest.raises(pf.SpecError, match="Normal does not accept these arguments"):
+        pf.Model.from_spec(spec)
+
+    class Broken(pf.Normal):
+        def __init__(self, loc, scale):
+            raise TypeError("raised inside the constructor")
+
+    monkeypatch.setitem(model_module.DISTRIBUTIONS, "Normal", Broken)
+    with pytest.raises(TypeError, match="raised inside the constructor"):
+        pf.Model.from_spec(m.to_spec().to_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -496,11 +497,13 @@ def _build_dist(name: str, args: Mapping[str, Any], names: Mapping[str, Expr],
             built[k] = e.const if isinstance(e, Const) else e
         else:
             built[k] = v
-    try:
-        return cls(**built)
+    try:  # the names are checked before the call: a TypeError inside it stays itself
+        inspect.signature(cls).bind(**built)
     except TypeError as err:
         raise SpecError(f"{where}: {name} does not accept these arguments "
                         f"({sorted(args)}): {err}") from None
+    try:
+        return cls(**built)
     except SpecError as err:
         raise SpecError(f"{where}: {err}") from None
 
