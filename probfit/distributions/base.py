@@ -113,7 +113,7 @@ class Distribution:
 
     def check_support(self, x: np.ndarray, vals: Mapping[str, np.ndarray], name: str) -> None:
         """Raise :class:`DataError` naming ``name`` and the first offending row."""
-        ok = np.broadcast_to(self.in_support(x, vals), np.shape(self.in_support(x, vals)))
+        ok = np.asarray(self.in_support(x, vals))
         if not np.all(ok):
             idx = np.argwhere(~ok)[0]
             row = tuple(int(i) for i in idx)
