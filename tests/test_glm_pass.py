@@ -13,6 +13,7 @@ import pytest
 import probfit as pf
 from probfit.compile import objective as objective_module
 from probfit.compile.start import initial_theta
+from probfit.dsl.expr import MatMul
 from probfit.engines.newton import newton
 
 RNG = np.random.default_rng(11)
@@ -154,6 +155,73 @@ def test_the_accepted_step_takes_eta_from_the_line(kind, monkeypatch):
     assert f == pytest.approx(f0, rel=1e-13)
     np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
     np.testing.assert_allclose(h, h0, rtol=1e-11, atol=1e-11 * np.max(np.abs(h0)))
+
+
+@pytest.mark.parametrize("kind", ["poisson", "binomial_trials", "logistic_offset"])
+def test_sampled_change_is_exact_up_to_two_to_the_fifteen_rows(kind):
+    """On up to 2¹⁵ rows the sample is every row: the estimate is the change itself, with the
+    prior terms."""
+    m, data = _model(kind, prior=pf.Normal(0.0, 0.5))
+    obj = m.compile({k: v[:20_000] for k, v in data.items()}, "map")
+    theta = RNG.normal(scale=0.2, size=obj.size)
+    step = RNG.normal(scale=0.3, size=obj.size)
+    change = obj.value(theta + step) - obj.value(theta)
+    assert obj.sampled_change(theta, step) == pytest.approx(change, rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["poisson", "logistic_offset"])
+def test_sampled_change_estimates_a_newton_step_from_every_third_row(kind, monkeypatch):
+    """At 60 000 rows every third row is used; for the first Newton step from the mean start
+    (a decrease for the logistic model, an overshoot for the Poisson one) the estimate is
+    within 5 % of the change, and ``theta``'s linear predictor stays cached for a line."""
+    m, data = _model(kind)
+    obj = m.compile(data, "mle")
+    theta = initial_theta(obj)
+    f, g, h = obj.evaluate(theta, 2)
+    step = -np.linalg.solve(h, g)
+    estimate = obj.sampled_change(theta, step)
+    change = obj.value(theta + step) - f
+    assert estimate == pytest.approx(change, rel=0.05)
+    assert (change < 0) == (kind == "logistic_offset")
+    obj.evaluate(theta, 0)
+    obj.sampled_change(theta, step)
+    products = []
+    real = MatMul.value
+    monkeypatch.setattr(MatMul, "value", lambda self, ctx: products.append(1) or real(self, ctx))
+    obj.line(theta, step)
+    assert not products
+
+
+def test_newton_takes_a_predicted_full_step_without_forming_a_line(monkeypatch):
+    """The logistic model's first Newton step from the mean start passes; the row sample
+    predicts it, so no line along it (a product of the whole design with the step) is
+    formed, and the run ends where L-BFGS does."""
+    m, data = _model("logistic_offset")
+    obj = m.compile(data, "mle")
+    lines = []
+    real = type(obj).line
+    monkeypatch.setattr(type(obj), "line", lambda self, *a: lines.append(a) or real(self, *a))
+    res = newton(obj, initial_theta(obj))
+    assert res.converged and not lines
+    assert np.all(np.asarray(res.history["step_size"])[1:] == 1.0)
+    ref = m.fit(data, engine="lbfgs")
+    assert res.objective == pytest.approx(-ref.loglik, rel=1e-10)
+
+
+def test_a_full_step_the_sample_wrongly_passes_is_still_tested_exactly(monkeypatch):
+    """The sample only decides which trial comes first: when it promises a decrease that the
+    full step does not give, the Armijo test on the exact value rejects the step and the line
+    search finds the same step length as without the sample."""
+    m, data = _model("poisson")
+    plain = newton(obj := m.compile(data, "mle"), initial_theta(obj))
+    fooled = m.compile(data, "mle")
+    monkeypatch.setattr(type(fooled), "sampled_change", lambda self, theta, step: -np.inf)
+    res = newton(fooled, initial_theta(fooled))
+    assert res.converged
+    first = np.asarray(res.history["step_size"])[1]
+    assert 0.0 < first < 1.0
+    assert first == np.asarray(plain.history["step_size"])[1]
+    assert res.objective == pytest.approx(plain.objective, rel=1e-12)
 
 
 def test_newton_minimises_along_a_damped_step():

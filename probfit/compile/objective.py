@@ -27,7 +27,14 @@ import numpy as np
 from probfit.compile.bind import bind_data
 from probfit.compile.context import Context, Layout, ParamSlot
 from probfit.compile.glm_pass import GLMPlan, as_rows, glm_pass, glm_plan
-from probfit.contract import DesignProducts, contract, gram, over_row_ranges, sum_to_shape
+from probfit.contract import (
+    DesignProducts,
+    contract,
+    gram,
+    one_blas_thread,
+    over_row_ranges,
+    sum_to_shape,
+)
 from probfit.distributions import Distribution, ElasticNet, Laplace
 from probfit.distributions.penalized import RidgeKernel, elastic_net_log_norm
 from probfit.dsl.expr import Expr
@@ -330,11 +337,8 @@ class Objective(FlatObjective):
         if any(plan is None for _, plan in plans):
             return None
         ctx = self._context(theta)
-        moves = []
-        for f, plan in plans:
-            u = plan.design @ step[self.layout[plan.design_param].slice]
-            u += sum(float(r @ step[self.layout[name].slice]) for name, r in plan.rows.items())
-            moves.append((f, plan, plan.eta.value(ctx), u))
+        moves = [(f, plan, plan.eta.value(ctx), _direction(plan, self.layout, step))
+                 for f, plan in plans]
         rest = [f for f in self.factors if f.kind != "obs"]
         theta = ctx.theta
 
@@ -356,6 +360,44 @@ class Objective(FlatObjective):
             return (total, slope, curv) if derivatives else (total, np.nan, np.nan)
 
         return phi
+
+    def sampled_change(self, theta: np.ndarray, step: np.ndarray) -> float | None:
+        """An estimate of ``φ(1) − φ(0)``, the change of the smooth objective over the whole
+        ``step`` from ``theta``, or ``None`` unless every likelihood term is GLM-shaped.
+
+        Each likelihood term contributes from a systematic sample, every ``k``-th row with
+        ``k = max(1, n // 2¹⁴)``, scaled by ``k`` (exact up to 2¹⁵ rows); the other terms
+        (priors, Jacobian adjustments) exactly. Its cost is a ``1/k`` share of the product of
+        the design with ``step`` and of the row terms at two points, so a line search can
+        tell a full step that will pass from one that will not without a pass over the data.
+        ``theta``'s context (its linear predictors) stays the last one, for a :meth:`line`
+        from ``theta`` that follows.
+        """
+        plans = [(f, self.glm_plan_of(f)) for f in self.obs_factors()]
+        if any(plan is None for _, plan in plans):
+            return None
+        ctx = self._context(theta)
+        theta = ctx.theta
+        rest = [f for f in self.factors if f.kind != "obs"]
+        change = self._evaluate(theta + step, 0, "observed", None, 1.0, rest)[0] \
+            - self._evaluate(theta, 0, "observed", None, 1.0, rest)[0]
+        for f, plan in plans:
+            n = plan.x.shape[0]
+            every = max(1, n // _SAMPLE_ROWS)
+            rows = slice(None, None, every)
+            eta = np.broadcast_to(plan.eta.value(ctx), (n,))[rows]
+            with one_blas_thread():
+                u = _direction(plan, self.layout, step, rows)
+            vals = {k: (v[rows] if np.shape(v) == (n,) else v) for k, v in plan.fixed.items()}
+            sums = []
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for e in (eta, eta + u):
+                    lp = f.dist.row_terms(plan.x[rows], dict(vals, **{plan.arg: e}), plan.arg,
+                                          0, base=False)[0]
+                    sums.append(float(np.sum(as_rows(lp, e.shape))))
+            change -= every * (sums[1] - sums[0])
+        self._last = ctx
+        return change
 
     def value(self, theta: np.ndarray) -> float:
         """Smooth objective value."""
@@ -464,6 +506,23 @@ class Objective(FlatObjective):
 
 #: Rows per chunk of a line-search evaluation: its temporaries (64 KB each) stay in cache.
 _LINE_ROWS = 1 << 13
+
+#: Least rows of the systematic sample of :meth:`Objective.sampled_change` (at most twice as
+#: many are taken): its relative standard error is about ``sd(δ)/(mean(δ)·128)`` for the
+#: per-row changes ``δ``, at under 2 % of a pass over the rows.
+_SAMPLE_ROWS = 1 << 14
+
+
+def _direction(plan: GLMPlan, layout: Layout, step: np.ndarray,
+               rows: slice = slice(None)) -> np.ndarray:
+    """``u = J·step`` on ``rows``: how the linear predictor of ``plan`` moves along ``step``
+    (the product by :func:`~probfit.contract.over_row_ranges`, so that no BLAS threads are left
+    spinning when a threaded pass follows)."""
+    design, beta = plan.design[rows], step[layout[plan.design_param].slice]
+    u = np.empty(design.shape[0])
+    over_row_ranges(design, lambda lo, hi: np.matmul(design[lo:hi], beta, out=u[lo:hi]))
+    u += sum(float(r @ step[layout[name].slice]) for name, r in plan.rows.items())
+    return u
 
 
 def _along_rows(dist: Distribution, plan: GLMPlan, eta: np.ndarray, u: np.ndarray,

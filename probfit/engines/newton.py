@@ -145,7 +145,11 @@ def _step_length(objective: Objective, theta: np.ndarray, step: np.ndarray, f: f
 
     ``optimistic``: evaluate the full step's derivatives with its value (a rejected trial then
     costs them). Otherwise values come first: along a GLM objective's :meth:`line` (elementwise
-    work per trial, :func:`_along`), or by halving.
+    work per trial, :func:`_along`), or by halving. Before a line is formed (a product of the
+    whole design with the step), a row sample (:meth:`Objective.sampled_change`) predicts the
+    full step's change; when it shows at least a quarter of the decrease the Newton model
+    promises (``decrement / 2``), the full step is evaluated as when ``optimistic``, and the
+    line is formed only if that trial fails. The Armijo test itself is never estimated.
     """
     def accept(value: float, a: float) -> bool:
         return bool(np.isfinite(value)) and \
@@ -160,6 +164,11 @@ def _step_length(objective: Objective, theta: np.ndarray, step: np.ndarray, f: f
             return 1.0, new, False
         return _halve(value, accept, 0.5, max_halvings), (None, None, None), False
     none = (None, None, None)
+    change = objective.sampled_change(theta, step)
+    if change is not None and change <= -decrement / 8.0:
+        new = objective.evaluate(theta + step, order, hessian)
+        if accept(new[0], 1.0):
+            return 1.0, new, False
     line = objective.line(theta, step)
     if line is None:
         return _halve(value, accept, 1.0, max_halvings), none, False
