@@ -355,7 +355,8 @@ class Objective(FlatObjective):
             for f, plan, eta, u in moves:
                 total -= plan.base if value else 0.0
                 for lp, d1, d2 in over_row_ranges(plan.design, partial(
-                        _along_rows, f.dist, plan, eta, u, alpha, value, derivatives)):
+                        _along_rows, f.dist, plan.arg, plan.x, plan.fixed, eta, u, alpha, value,
+                        derivatives)):
                     total, slope, curv = total - lp, slope - d1, curv - d2
             return (total, slope, curv) if derivatives else (total, np.nan, np.nan)
 
@@ -383,19 +384,14 @@ class Objective(FlatObjective):
             - self._evaluate(theta, 0, "observed", None, 1.0, rest)[0]
         for f, plan in plans:
             n = plan.x.shape[0]
-            every = max(1, n // _SAMPLE_ROWS)
-            rows = slice(None, None, every)
+            rows = slice(None, None, max(1, n // _SAMPLE_ROWS))
             eta = np.broadcast_to(plan.eta.value(ctx), (n,))[rows]
             with one_blas_thread():
                 u = _direction(plan, self.layout, step, rows)
-            vals = {k: (v[rows] if np.shape(v) == (n,) else v) for k, v in plan.fixed.items()}
-            sums = []
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                for e in (eta, eta + u):
-                    lp = f.dist.row_terms(plan.x[rows], dict(vals, **{plan.arg: e}), plan.arg,
-                                          0, base=False)[0]
-                    sums.append(float(np.sum(as_rows(lp, e.shape))))
-            change -= every * (sums[1] - sums[0])
+            fixed = {k: (v[rows] if np.shape(v) == (n,) else v) for k, v in plan.fixed.items()}
+            along = partial(_along_rows, f.dist, plan.arg, plan.x[rows], fixed, eta, u)
+            change -= rows.step * (along(1.0, True, False, 0, eta.shape[0])[0]
+                                   - along(0.0, True, False, 0, eta.shape[0])[0])
         self._last = ctx
         return change
 
@@ -525,14 +521,16 @@ def _direction(plan: GLMPlan, layout: Layout, step: np.ndarray,
     return u
 
 
-def _along_rows(dist: Distribution, plan: GLMPlan, eta: np.ndarray, u: np.ndarray,
-                alpha: float, value: bool, derivatives: bool, lo: int, hi: int
-                ) -> tuple[float, float, float]:
+def _along_rows(dist: Distribution, arg: str, x: np.ndarray, fixed: Mapping[str, Any],
+                eta: np.ndarray, u: np.ndarray, alpha: float, value: bool, derivatives: bool,
+                lo: int, hi: int) -> tuple[float, float, float]:
     """``Σ log p`` (0 unless ``value``), ``Σ s·u`` and ``Σ w·u²`` (0 unless ``derivatives``)
-    over rows ``lo:hi`` at ``η + α·u``, in chunks of :data:`_LINE_ROWS` rows."""
+    over rows ``lo:hi`` at ``η + α·u`` (``arg`` is the argument that is ``η``; ``x`` and the
+    per-row ``fixed`` arguments have the rows of ``η``), in chunks of :data:`_LINE_ROWS`
+    rows."""
     total = slope = curv = 0.0
-    per_row = {k: v for k, v in plan.fixed.items() if np.shape(v) == eta.shape}
-    vals = dict(plan.fixed)
+    per_row = {k: v for k, v in fixed.items() if np.shape(v) == eta.shape}
+    vals = dict(fixed)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for start in range(lo, hi, _LINE_ROWS):
             rows = slice(start, min(hi, start + _LINE_ROWS))
@@ -540,8 +538,8 @@ def _along_rows(dist: Distribution, plan: GLMPlan, eta: np.ndarray, u: np.ndarra
             ub = u[rows]
             e = ub * alpha
             e += eta[rows]
-            vals[plan.arg] = e
-            lp, d1, d2 = dist.row_terms(plan.x[rows], vals, plan.arg, 2 if derivatives else 0,
+            vals[arg] = e
+            lp, d1, d2 = dist.row_terms(x[rows], vals, arg, 2 if derivatives else 0,
                                         value=value, base=False)
             if value:
                 total += float(np.sum(as_rows(lp, e.shape)))
