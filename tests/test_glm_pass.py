@@ -14,7 +14,7 @@ import probfit as pf
 from probfit.compile import objective as objective_module
 from probfit.compile.start import initial_theta
 from probfit.dsl.expr import MatMul
-from probfit.engines.newton import newton
+from probfit.engines.newton import _minimiser, newton
 
 RNG = np.random.default_rng(11)
 #: large enough for several blocks of rows and a split across threads
@@ -158,38 +158,91 @@ def test_the_accepted_step_takes_eta_from_the_line(kind, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["poisson", "binomial_trials", "logistic_offset"])
-def test_sampled_change_is_exact_up_to_two_to_the_fifteen_rows(kind):
-    """On up to 2¹⁵ rows the sample is every row: the estimate is the change itself, with the
-    prior terms."""
+def test_sampled_line_is_the_line_up_to_two_to_the_fifteen_rows(kind):
+    """On up to 2¹⁵ rows the sample is every row: the sampled line is the line itself, with
+    the prior terms."""
     m, data = _model(kind, prior=pf.Normal(0.0, 0.5))
     obj = m.compile({k: v[:20_000] for k, v in data.items()}, "map")
     theta = RNG.normal(scale=0.2, size=obj.size)
     step = RNG.normal(scale=0.3, size=obj.size)
-    change = obj.value(theta + step) - obj.value(theta)
-    assert obj.sampled_change(theta, step) == pytest.approx(change, rel=1e-10)
+    sample, line = obj.sampled_line(theta, step), obj.line(theta, step)
+    for alpha in (0.0, 0.4, 1.0):
+        np.testing.assert_allclose(sample(alpha), line(alpha), rtol=1e-10)
+        assert sample(alpha)[0] == pytest.approx(obj.value(theta + alpha * step), rel=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["poisson", "logistic_offset"])
-def test_sampled_change_estimates_a_newton_step_from_every_third_row(kind, monkeypatch):
+def test_sampled_line_estimates_a_newton_step_from_every_third_row(kind, monkeypatch):
     """At 60 000 rows every third row is used; for the first Newton step from the mean start
-    (a decrease for the logistic model, an overshoot for the Poisson one) the estimate is
-    within 5 % of the change, and ``theta``'s linear predictor stays cached for a line."""
+    (a decrease for the logistic model, an overshoot for the Poisson one) the estimated change
+    is within 5 % of the change, the minimiser along the sampled line within 1 % of the one
+    along the line, and ``theta``'s linear predictor stays cached for a line."""
     m, data = _model(kind)
     obj = m.compile(data, "mle")
     theta = initial_theta(obj)
     f, g, h = obj.evaluate(theta, 2)
     step = -np.linalg.solve(h, g)
-    estimate = obj.sampled_change(theta, step)
+    decrement = float(-g @ step)
+    sample = obj.sampled_line(theta, step)
     change = obj.value(theta + step) - f
-    assert estimate == pytest.approx(change, rel=0.05)
+    assert sample(1.0)[0] - sample(0.0)[0] == pytest.approx(change, rel=0.05)
     assert (change < 0) == (kind == "logistic_offset")
+    estimate = _minimiser(sample, 1.0, decrement, 40)
+    if kind == "poisson":
+        exact = _minimiser(obj.line(theta, step), 0.5, decrement, 40)
+        assert 0.3 < exact < 0.8 and estimate == pytest.approx(exact, rel=0.01)
+    else:
+        assert estimate == 1.0 and obj.line(theta, step)(1.0)[1] < 0.0
     obj.evaluate(theta, 0)
-    obj.sampled_change(theta, step)
+    sample = obj.sampled_line(theta, step)
+    sample(0.5)
     products = []
     real = MatMul.value
     monkeypatch.setattr(MatMul, "value", lambda self, ctx: products.append(1) or real(self, ctx))
     obj.line(theta, step)
     assert not products
+
+
+@pytest.mark.parametrize(("minimum", "start"), [(0.3, 0.9), (0.3, 0.05), (0.3, 1.0), (2.5, 0.2)])
+def test_the_minimiser_along_a_line_from_any_guess(minimum, start):
+    """Newton's method on ``φ'`` for ``φ(α) = exp(cα) − c·e^{c·minimum}·α`` from a guess on
+    either side of the minimum; a minimum beyond the full step gives the full step."""
+    c = 3.0
+    scale = c * np.exp(c * minimum)
+
+    def phi(alpha, value=True, derivatives=True):
+        return (np.exp(c * alpha) - scale * alpha, c * np.exp(c * alpha) - scale,
+                c * c * np.exp(c * alpha))
+
+    decrement = -phi(0.0)[1]
+    alpha = _minimiser(phi, start, decrement, 40)
+    if minimum < 1.0:
+        assert abs(phi(alpha)[1]) <= 1e-3 * decrement
+        assert alpha == pytest.approx(minimum, rel=1e-3)
+    else:
+        assert alpha == 1.0
+
+
+def test_the_line_search_starts_at_the_minimiser_along_the_sampled_line(monkeypatch):
+    """The Poisson model's first Newton step overshoots; the search along the line starts from
+    the minimiser along the sampled line, so it evaluates the line's derivatives twice and
+    never its value (the value at the minimiser comes with the next iteration's pass)."""
+    m, data = _model("poisson")
+    obj = m.compile(data, "mle")
+    calls = []
+    real = type(obj).line
+
+    def counted(self, theta, step):
+        phi = real(self, theta, step)
+        return lambda *a: calls.append(a) or phi(*a)
+
+    monkeypatch.setattr(type(obj), "line", counted)
+    res = newton(obj, initial_theta(obj))
+    assert res.converged
+    assert len(calls) <= 2 and all(value is False for _, value in calls)
+    assert 0.0 < np.asarray(res.history["step_size"])[1] < 1.0
+    ref = m.fit(data, engine="lbfgs")
+    assert res.objective == pytest.approx(-ref.loglik, rel=1e-10)
 
 
 def test_newton_takes_a_predicted_full_step_without_forming_a_line(monkeypatch):
@@ -211,17 +264,30 @@ def test_newton_takes_a_predicted_full_step_without_forming_a_line(monkeypatch):
 def test_a_full_step_the_sample_wrongly_passes_is_still_tested_exactly(monkeypatch):
     """The sample only decides which trial comes first: when it promises a decrease that the
     full step does not give, the Armijo test on the exact value rejects the step and the line
-    search finds the same step length as without the sample."""
+    search finds the same step length as when the sample is right, one pass later."""
     m, data = _model("poisson")
+    passes = []
+    real_pass = objective_module.glm_pass
+    monkeypatch.setattr(objective_module, "glm_pass",
+                        lambda *a, **k: passes.append(1) or real_pass(*a, **k))
     plain = newton(obj := m.compile(data, "mle"), initial_theta(obj))
+    plain_passes, passes[:] = len(passes), []
     fooled = m.compile(data, "mle")
-    monkeypatch.setattr(type(fooled), "sampled_change", lambda self, theta, step: -np.inf)
+    real = type(fooled).sampled_line
+
+    def fooling(self, theta, step):
+        sample = real(self, theta, step)
+        return lambda a, value=True, derivatives=True: \
+            (-1e300 * a, *sample(a, False, derivatives)[1:])
+
+    monkeypatch.setattr(type(fooled), "sampled_line", fooling)
     res = newton(fooled, initial_theta(fooled))
     assert res.converged
     first = np.asarray(res.history["step_size"])[1]
     assert 0.0 < first < 1.0
     assert first == np.asarray(plain.history["step_size"])[1]
     assert res.objective == pytest.approx(plain.objective, rel=1e-12)
+    assert len(passes) == plain_passes + 1
 
 
 def test_newton_minimises_along_a_damped_step():

@@ -44,3 +44,20 @@ def test_poisson_intercept_is_the_mean_log_of_the_shifted_counts():
     start = _start(lambda eta: pf.Poisson(log_rate=eta))
     assert float(start["b"]) == pytest.approx(np.mean(np.log(COUNTS + 0.1)), rel=1e-9)
     assert np.all(start["w"] == 0.0)
+
+
+def test_an_offset_is_taken_out_of_the_intercept():
+    """With a per-row offset ``c`` in the predictor the intercept is the mean of the target less
+    the offset, and an intercept entered twice (``b − a``) shares it (the minimum-norm split,
+    to the precision of the solve of its singular normal equations)."""
+    m = pf.Model("start")
+    x, y, off = m.data("X", ("n", "p")), m.data("y", ("n",)), m.data("off", ("n",))
+    b, a = m.param("b"), m.param("a")
+    m.observe(y, pf.Poisson(log_rate=x @ m.param("w", ("p",)) + b - a + off))
+    offset = RNG.normal(size=N)
+    obj = m.compile({"X": X, "y": COUNTS, "off": offset}, "mle")
+    start = obj.layout.unpack(initial_theta(obj))
+    mean = np.mean(np.log(COUNTS + 0.1) - offset)
+    assert float(start["b"]) == pytest.approx(mean / 2.0, rel=1e-5)
+    assert float(start["a"]) == pytest.approx(-mean / 2.0, rel=1e-5)
+    assert np.all(start["w"] == 0.0)

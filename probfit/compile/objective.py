@@ -18,6 +18,7 @@ allowed) plus a smooth ridge factor ``½ l2 (x - loc)²``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -333,67 +334,65 @@ class Objective(FlatObjective):
         as usual. An evaluation at the point of the last call (the step the line search
         accepts) takes its ``η`` from the line too.
         """
+        return self._line(theta, step, sampled=False)
+
+    def sampled_line(self, theta: np.ndarray, step: np.ndarray
+                     ) -> Callable[..., tuple[float, float, float]] | None:
+        """:meth:`line` estimated from a systematic sample of the rows, or ``None`` unless
+        every likelihood term is GLM-shaped.
+
+        Each likelihood term contributes from every ``k``-th row with ``k = max(1, n // 2¹⁴)``,
+        scaled by ``k`` (exact up to 2¹⁵ rows); the other terms (priors, Jacobian adjustments)
+        exactly. Forming it costs a ``1/k`` share of the product of the design with ``step``
+        and a call a ``1/k`` share of a call of :meth:`line`, so a line search can tell a full
+        step that will pass from one that will not, and roughly where the minimum along the
+        step lies, without a pass over the data. ``theta``'s context (its linear predictors)
+        stays the last one, for a :meth:`line` from ``theta`` that follows.
+        """
+        return self._line(theta, step, sampled=True)
+
+    def _line(self, theta: np.ndarray, step: np.ndarray, sampled: bool
+              ) -> Callable[..., tuple[float, float, float]] | None:
+        """:meth:`line` on all rows, or on a systematic sample of them (:meth:`sampled_line`)."""
         plans = [(f, self.glm_plan_of(f)) for f in self.obs_factors()]
         if any(plan is None for _, plan in plans):
             return None
         ctx = self._context(theta)
-        moves = [(f, plan, plan.eta.value(ctx), _direction(plan, self.layout, step))
-                 for f, plan in plans]
-        rest = [f for f in self.factors if f.kind != "obs"]
         theta = ctx.theta
+        rest = [f for f in self.factors if f.kind != "obs"]
+        moves, sums = [], []
+        for f, plan in plans:
+            n = plan.x.shape[0]
+            rows = slice(None, None, max(1, n // _SAMPLE_ROWS) if sampled else 1)
+            eta = np.broadcast_to(plan.eta.value(ctx), (n,))[rows]
+            with one_blas_thread() if sampled else nullcontext():
+                u = _direction(plan, self.layout, step, rows)
+            fixed = {k: (v[rows] if np.shape(v) == (n,) else v) for k, v in plan.fixed.items()}
+            moves.append((f.name, eta, u))
+            sums.append((plan.base, plan.design[rows], rows.step, partial(
+                _along_rows, f.dist, plan.arg, plan.x[rows], fixed, eta, u)))
 
         def phi(alpha: float, value: bool = True, derivatives: bool = True
                 ) -> tuple[float, float, float]:
             total, slope, curv = self._evaluate(theta + alpha * step, 2, "observed", None,
                                                 1.0, rest)
-            # that evaluation left its context as the last one: an evaluation at this point
-            # that follows (the accepted step) takes η from the line instead of from X
-            for f, _, eta, u in moves:
-                self._last.values["along", f.name] = (eta, u, alpha)
+            if sampled:
+                self._last = ctx
+            else:
+                # that evaluation left its context as the last one: an evaluation at this
+                # point that follows (the accepted step) takes η from the line instead of X
+                for name, eta, u in moves:
+                    self._last.values["along", name] = (eta, u, alpha)
             slope, curv = float(slope @ step), float(step @ curv @ step)
             total = total if value else np.nan
-            for f, plan, eta, u in moves:
-                total -= plan.base if value else 0.0
-                for lp, d1, d2 in over_row_ranges(plan.design, partial(
-                        _along_rows, f.dist, plan.arg, plan.x, plan.fixed, eta, u, alpha, value,
-                        derivatives)):
-                    total, slope, curv = total - lp, slope - d1, curv - d2
+            for base, design, k, along in sums:
+                total -= base if value else 0.0
+                for lp, d1, d2 in over_row_ranges(design, partial(along, alpha, value,
+                                                                  derivatives)):
+                    total, slope, curv = total - k * lp, slope - k * d1, curv - k * d2
             return (total, slope, curv) if derivatives else (total, np.nan, np.nan)
 
         return phi
-
-    def sampled_change(self, theta: np.ndarray, step: np.ndarray) -> float | None:
-        """An estimate of ``φ(1) − φ(0)``, the change of the smooth objective over the whole
-        ``step`` from ``theta``, or ``None`` unless every likelihood term is GLM-shaped.
-
-        Each likelihood term contributes from a systematic sample, every ``k``-th row with
-        ``k = max(1, n // 2¹⁴)``, scaled by ``k`` (exact up to 2¹⁵ rows); the other terms
-        (priors, Jacobian adjustments) exactly. Its cost is a ``1/k`` share of the product of
-        the design with ``step`` and of the row terms at two points, so a line search can
-        tell a full step that will pass from one that will not without a pass over the data.
-        ``theta``'s context (its linear predictors) stays the last one, for a :meth:`line`
-        from ``theta`` that follows.
-        """
-        plans = [(f, self.glm_plan_of(f)) for f in self.obs_factors()]
-        if any(plan is None for _, plan in plans):
-            return None
-        ctx = self._context(theta)
-        theta = ctx.theta
-        rest = [f for f in self.factors if f.kind != "obs"]
-        change = self._evaluate(theta + step, 0, "observed", None, 1.0, rest)[0] \
-            - self._evaluate(theta, 0, "observed", None, 1.0, rest)[0]
-        for f, plan in plans:
-            n = plan.x.shape[0]
-            rows = slice(None, None, max(1, n // _SAMPLE_ROWS))
-            eta = np.broadcast_to(plan.eta.value(ctx), (n,))[rows]
-            with one_blas_thread():
-                u = _direction(plan, self.layout, step, rows)
-            fixed = {k: (v[rows] if np.shape(v) == (n,) else v) for k, v in plan.fixed.items()}
-            along = partial(_along_rows, f.dist, plan.arg, plan.x[rows], fixed, eta, u)
-            change -= rows.step * (along(1.0, True, False, 0, eta.shape[0])[0]
-                                   - along(0.0, True, False, 0, eta.shape[0])[0])
-        self._last = ctx
-        return change
 
     def value(self, theta: np.ndarray) -> float:
         """Smooth objective value."""
@@ -503,7 +502,7 @@ class Objective(FlatObjective):
 #: Rows per chunk of a line-search evaluation: its temporaries (64 KB each) stay in cache.
 _LINE_ROWS = 1 << 13
 
-#: Least rows of the systematic sample of :meth:`Objective.sampled_change` (at most twice as
+#: Least rows of the systematic sample of :meth:`Objective.sampled_line` (at most twice as
 #: many are taken): its relative standard error is about ``sd(δ)/(mean(δ)·128)`` for the
 #: per-row changes ``δ``, at under 2 % of a pass over the rows.
 _SAMPLE_ROWS = 1 << 14

@@ -44,7 +44,7 @@ def _binary(g: Callable) -> Callable:
     """``g(μ₀)`` for 0/1 responses: ``μ₀ = (y + 1/2)/2`` is 1/4 or 3/4, so the link is
     evaluated twice, not once per row."""
     lo, hi = g(np.array([0.25, 0.75]))
-    return lambda y, vals: np.where(y > 0.5, hi, lo)
+    return lambda y, vals: (y > 0.5) * (hi - lo) + lo
 
 
 def _binomial_mu0(y, vals):
@@ -136,18 +136,23 @@ def _mean_start(objective: Objective, f, theta: np.ndarray, given: set[str]) -> 
     names = intercepts or names
     plan = objective.glm_plan_of(f)
     if intercepts and plan is not None:
-        # the design's coefficients are still 0: η is the offset and the intercepts alone
+        # the design's coefficients are still 0: η is the offset and the intercepts alone, and
+        # with the same Jacobian row r on every one of the n rows the normal equations are
+        # n·r rᵀ δ = Σ(target − η)·r
         eta = plan.offset + sum(float(r @ theta[objective.layout[p].slice])
                                 for p, r in plan.rows.items())
-        shape = plan.x.shape
+        n = plan.x.shape[0]
+        r = np.concatenate([plan.rows[p] for p in names])
+        ata = n * np.outer(r, r)
+        rhs = (float(np.sum(target)) - float(np.sum(np.broadcast_to(eta, (n,))))) * r
     else:
         eta = e.value(ctx)
         shape = eta.shape
-    resid = target - eta
-    ones = np.ones(resid.shape)
-    blocks = [[gram(jac[a], shape, 0, ones, jac[b], shape, 0) for b in names] for a in names]
-    rhs = np.concatenate([contract(resid, jac[a], shape) for a in names])
-    ata = np.block(blocks)
+        resid = target - eta
+        ones = np.ones(resid.shape)
+        ata = np.block([[gram(jac[a], shape, 0, ones, jac[b], shape, 0) for b in names]
+                        for a in names])
+        rhs = np.concatenate([contract(resid, jac[a], shape) for a in names])
     try:
         delta = linalg.solve(ata + 1e-10 * np.trace(ata) / len(ata) * np.eye(len(ata)), rhs,
                              assume_a="pos")

@@ -144,12 +144,14 @@ def _step_length(objective: Objective, theta: np.ndarray, step: np.ndarray, f: f
     when done already, whether it came from an exact line search)``.
 
     ``optimistic``: evaluate the full step's derivatives with its value (a rejected trial then
-    costs them). Otherwise values come first: along a GLM objective's :meth:`line` (elementwise
-    work per trial, :func:`_along`), or by halving. Before a line is formed (a product of the
-    whole design with the step), a row sample (:meth:`Objective.sampled_change`) predicts the
-    full step's change; when it shows at least a quarter of the decrease the Newton model
-    promises (``decrement / 2``), the full step is evaluated as when ``optimistic``, and the
-    line is formed only if that trial fails. The Armijo test itself is never estimated.
+    costs them). Otherwise, for a GLM objective, a row sample (:meth:`Objective.sampled_line`)
+    predicts the full step's change first; when it shows at least a quarter of the decrease
+    the Newton model promises (``decrement / 2``), the full step is evaluated as when
+    ``optimistic``. Otherwise, or when that trial fails, the step length is the minimiser along
+    the step (:func:`_minimiser` on :meth:`Objective.line`: one product of the design with the
+    step, then elementwise work per call), searched from the minimiser along the sampled line,
+    and its value is tested together with its derivatives. Other objectives halve. The Armijo
+    test itself is never estimated.
     """
     def accept(value: float, a: float) -> bool:
         return bool(np.isfinite(value)) and \
@@ -164,18 +166,18 @@ def _step_length(objective: Objective, theta: np.ndarray, step: np.ndarray, f: f
             return 1.0, new, False
         return _halve(value, accept, 0.5, max_halvings), (None, None, None), False
     none = (None, None, None)
-    change = objective.sampled_change(theta, step)
-    if change is not None and change <= -decrement / 8.0:
+    sample = objective.sampled_line(theta, step)
+    if sample is None:
+        return _halve(value, accept, 1.0, max_halvings), none, False
+    change = sample(1.0, True, False)[0] - sample(0.0, True, False)[0]
+    if change <= -decrement / 8.0:
         new = objective.evaluate(theta + step, order, hessian)
         if accept(new[0], 1.0):
             return 1.0, new, False
     line = objective.line(theta, step)
-    if line is None:
-        return _halve(value, accept, 1.0, max_halvings), none, False
-    alpha, tested = _along(line, accept, f, decrement, max_halvings)
-    if alpha is None or tested:
-        return alpha, none, True
-    # the minimiser along the step: its value is tested with its derivatives at once
+    alpha = _minimiser(line, _minimiser(sample, 1.0, decrement, max_halvings), decrement,
+                       max_halvings)
+    # its value is tested with its derivatives at once
     new = objective.evaluate(theta + alpha * step, order, hessian)
     if accept(new[0], alpha):
         return alpha, new, True
@@ -194,44 +196,28 @@ def _halve(value: Callable[[float], float], accept: Callable[[float, float], boo
     return None
 
 
-def _along(line: Callable[..., tuple[float, float, float]],
-           accept: Callable[[float, float], bool], f: float, decrement: float,
-           max_halvings: int) -> tuple[float | None, bool]:
-    """The step length along a Newton direction from ``φ(α)`` with its derivatives
-    (:meth:`~probfit.compile.objective.Objective.line`), and whether its value has passed the
-    Armijo test ``accept`` yet: 1 when the full step passes (its value is computed alone, as
-    it mostly does pass); else, when ``φ'(1) > 0`` brackets
-    a minimiser of ``φ`` on ``(0, 1)``, that minimiser (Newton's method on ``φ'`` from the
-    minimiser of the cubic through ``φ(0) = f``, ``φ'(0) = −decrement``, ``φ(1)``, ``φ'(1)``,
-    safeguarded by bisection, to ``|φ'| ≤ 10⁻³ |φ'(0)|``, from derivatives only: the caller
-    tests its value together with the derivatives it needs there); else by halving.
+def _minimiser(line: Callable[..., tuple[float, float, float]], alpha: float,
+               decrement: float, max_steps: int) -> float:
+    """The minimiser on ``(0, 1]`` of ``φ``, the objective along a Newton step, from its
+    derivatives ``line(α, False)[1:]`` (:meth:`~probfit.compile.objective.Objective.line`):
+    Newton's method on ``φ'`` from ``alpha``, safeguarded by bisection between the last points
+    with ``φ' < 0`` and ``φ' > 0``, to ``|φ'| ≤ 10⁻³ |φ'(0)|`` (``φ'(0) = −decrement``); 1
+    when ``φ'(1) < 0``.
 
     A GLM's Newton step from a poor start mostly has the right direction and the wrong
     length; the minimiser along it can leave far less to do than a halved step (at
     n = 10⁶ the Poisson benchmark's first step, halved, left a decrement of 10⁴; the
     minimiser, 0.548, left 27).
     """
-    value = line(1.0, True, False)[0]
-    if accept(value, 1.0):
-        return 1.0, True
-    slope = line(1.0, False)[1] if np.isfinite(value) else np.nan
-    if not slope > 0.0:
-        return _halve(lambda a: line(a, True, False)[0], accept, 0.5, max_halvings), True
-    # the cubic's minimiser (Nocedal & Wright, eq. 3.59, on the interval [0, 1])
-    d1 = slope - decrement - 3.0 * (value - f)
-    d2 = np.sqrt(max(d1 * d1 + decrement * slope, 0.0))
-    lo, hi = 0.0, 1.0
-    alpha = 1.0 - (slope + d2 - d1) / (slope + decrement + 2.0 * d2)
-    if not lo < alpha < hi:
-        alpha = 0.5
-    for _ in range(max_halvings + 1):
+    lo, hi = 0.0, np.inf
+    for _ in range(max_steps + 1):
         _, slope, curv = line(alpha, False)
-        if abs(slope) <= 1e-3 * decrement:
+        if abs(slope) <= 1e-3 * decrement or (slope < 0.0 and alpha == 1.0):
             break
         if slope < 0.0:
             lo = alpha
         else:
             hi = alpha
         guess = alpha - slope / curv if curv > 0.0 else -1.0
-        alpha = guess if lo < guess < hi else 0.5 * (lo + hi)
-    return alpha, False
+        alpha = min(1.0, guess if lo < guess < hi else 0.5 * (lo + hi))
+    return alpha
