@@ -508,8 +508,7 @@ _LINE_ROWS = 1 << 13
 _SAMPLE_ROWS = 1 << 14
 
 
-def _direction(plan: GLMPlan, layout: Layout, step: np.ndarray,
-               rows: slice = slice(None)) -> np.ndarray:
+def _direction(plan: GLMPlan, layout: Layout, step: np.ndarray, rows: slice) -> np.ndarray:
     """``u = J·step`` on ``rows``: how the linear predictor of ``plan`` moves along ``step``
     (the product by :func:`~probfit.contract.over_row_ranges`, so that no BLAS threads are left
     spinning when a threaded pass follows)."""

@@ -174,9 +174,9 @@ def _step_length(objective: Objective, theta: np.ndarray, step: np.ndarray, f: f
         new = objective.evaluate(theta + step, order, hessian)
         if accept(new[0], 1.0):
             return 1.0, new, False
+    guess = _minimiser(sample, 1.0, decrement, max_halvings)
     line = objective.line(theta, step)
-    alpha = _minimiser(line, _minimiser(sample, 1.0, decrement, max_halvings), decrement,
-                       max_halvings)
+    alpha = _minimiser(line, guess, decrement, max_halvings)
     # its value is tested with its derivatives at once
     new = objective.evaluate(theta + alpha * step, order, hessian)
     if accept(new[0], alpha):
