@@ -133,17 +133,32 @@ def over_row_ranges[T](x: np.ndarray, part: Callable[[int, int], T]) -> list[T]:
         return list(_pool().map(part, cuts[:-1], cuts[1:]))
 
 
-def add_gram(g: np.ndarray, block: np.ndarray, h: np.ndarray, work: np.ndarray) -> None:
+def add_gram(g: np.ndarray, block: np.ndarray, h: np.ndarray, work: np.ndarray,
+             products: tuple[tuple[np.ndarray, np.ndarray], ...] = ()) -> None:
     """``g += blockᵀ diag(h) block``: one ``syrk`` on the ``sqrt|h|``-scaled rows (written into
-    ``work``) when ``h`` has one sign, one ``gemm`` on the ``h``-scaled rows otherwise."""
-    if np.all(h >= 0.0):
-        np.multiply(block, np.sqrt(h)[:, None], out=work)
+    ``work``) when ``h`` has one sign, one ``gemm`` on the ``h``-scaled rows otherwise.
+
+    Each ``(acc, v)`` of ``products`` gets ``acc += blockᵀ v`` (a ``gemv``), taken after the
+    scaled copy has brought the block into cache and before the Gram product, whose packing
+    evicts it: a block's vector products then cost no second read from memory. (On the 2-core
+    benchmark machine, a logistic pass at n = 10⁶, p = 50 took 13 % longer with the products
+    after the ``syrk``, least of 15 alternating passes; one ``gemm`` for two vectors took 1.6
+    times as long as two ``gemv`` on a 5242 × 50 block in cache.)
+    """
+    if h.min() >= 0.0:
+        sign, scale = 1.0, np.sqrt(h)
+    elif h.max() <= 0.0:
+        sign, scale = -1.0, np.sqrt(-h)
+    else:
+        sign, scale = 0.0, h
+    np.multiply(block, scale[:, None], out=work)
+    for acc, v in products:
+        acc += block.T @ v
+    if sign > 0.0:
         g += work.T @ work
-    elif np.all(h <= 0.0):
-        np.multiply(block, np.sqrt(-h)[:, None], out=work)
+    elif sign < 0.0:
         g -= work.T @ work
     else:
-        np.multiply(block, h[:, None], out=work)
         g += block.T @ work
 
 
@@ -158,23 +173,21 @@ def weighted_gram(x: np.ndarray, h: np.ndarray, vectors: tuple[np.ndarray, ...] 
     """
     n, p = x.shape
     h = np.asarray(h, dtype=float).reshape(-1)
-    vs = np.column_stack([np.asarray(v, dtype=float).reshape(-1) for v in vectors]) \
-        if vectors else np.zeros((n, 0))
+    vs = [np.asarray(v, dtype=float).reshape(-1) for v in vectors]
     rows = min(n, block_rows(p))
 
-    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def part(lo: int, hi: int) -> tuple[np.ndarray, list[np.ndarray]]:
         work = np.empty((rows, p))
         g = np.zeros((p, p))
-        xv = np.zeros((p, vs.shape[1]))
+        xv = [np.zeros(p) for _ in vectors]
         for start in range(lo, hi, rows):
             stop = min(hi, start + rows)
-            block = x[start:stop]
-            add_gram(g, block, h[start:stop], work[: stop - start])
-            xv += block.T @ vs[start:stop]
+            add_gram(g, x[start:stop], h[start:stop], work[: stop - start],
+                     tuple(zip(xv, (v[start:stop] for v in vs), strict=True)))
         return g, xv
 
     parts = over_row_ranges(x, part)
-    return sum(q[0] for q in parts), list(sum(q[1] for q in parts).T)
+    return sum(q[0] for q in parts), [sum(q[1][j] for q in parts) for j in range(len(vs))]
 
 
 class DesignProducts:

@@ -12,6 +12,7 @@ import pytest
 
 import probfit as pf
 from probfit.compile import objective as objective_module
+from probfit.compile.glm_pass import as_rows
 from probfit.compile.start import initial_theta
 from probfit.dsl.expr import MatMul
 from probfit.engines.newton import _minimiser, newton
@@ -106,6 +107,32 @@ def test_mixed_sign_curvature_takes_the_general_product():
     np.testing.assert_allclose(h[:P, :P], X.T @ (w[:, None] * X), rtol=1e-9)
     np.testing.assert_allclose(h[:P, P], X.T @ w, rtol=1e-9, atol=1e-9)
     assert h[P, P] == pytest.approx(np.sum(w), rel=1e-12)
+
+
+def test_a_row_term_the_same_on_every_row_is_written_out():
+    """A constant curvature (the normal's) becomes an array, not a broadcast view: BLAS cannot
+    read a vector of stride 0, and the pass's ``Xᵀw`` would leave BLAS for a slow loop."""
+    rows = as_rows(-0.25, (7,))
+    assert rows.flags.c_contiguous and rows.strides == (8,)
+    np.testing.assert_array_equal(rows, np.full(7, -0.25))
+    per_row = np.arange(7.0)
+    assert as_rows(per_row, (7,)) is per_row
+
+
+def test_a_design_without_columns_leaves_the_intercept_alone():
+    """``X`` with no columns: the pass still forms the intercept's products, and the MLE is
+    the closed form ``logit(ȳ)``."""
+    m = pf.Model("empty")
+    x, y = m.data("X", ("n", "p")), m.data("y", ("n",))
+    m.observe(y, pf.Bernoulli(logit=x @ m.param("w", ("p",)) + m.param("b")))
+    data = {"X": np.zeros((N, 0)), "y": (RNG.random(N) < 0.3).astype(float)}
+    obj = m.compile(data, "mle")
+    assert obj.glm_plan_of(obj.factors[0]) is not None
+    fit = m.fit(data, method="mle", engine="newton")
+    ybar = data["y"].mean()
+    assert fit.params["b"] == pytest.approx(np.log(ybar / (1 - ybar)), rel=1e-10)
+    assert fit.loglik == pytest.approx(N * (ybar * np.log(ybar) + (1 - ybar) * np.log1p(-ybar)),
+                                       rel=1e-12)
 
 
 def test_terms_that_are_not_glm_shaped_have_no_plan():

@@ -77,11 +77,14 @@ def _terms(e: Expr, sign: float = 1.0) -> list[tuple[float, Expr]] | None:
 
 def as_rows(a: np.ndarray | float, shape: tuple[int, ...]) -> np.ndarray:
     """``a`` (a row term of :meth:`~probfit.distributions._core.Family.row_terms`) as one float
-    per row: itself when it is one already (``np.broadcast_to`` costs microseconds per call,
-    several times per block)."""
+    per row: itself when it is one already, else a new array, never a broadcast view (BLAS
+    cannot read a vector of stride 0: ``Xᵀw`` on a 5242-row block took 7 times as long with the
+    normal's constant curvature broadcast)."""
     if isinstance(a, np.ndarray) and a.shape == shape and a.dtype == np.float64:
         return a
-    return np.broadcast_to(np.asarray(a, dtype=float), shape)
+    out = np.empty(shape)
+    out[...] = a
+    return out
 
 
 def _row_shaped(v: np.ndarray, n: int) -> bool:
@@ -147,55 +150,14 @@ def glm_plan(layout: Layout, dist: Family, value: Expr,
     return GLMPlan(arg, eta, design[0], design[1], rows, offset, x, fixed, base)
 
 
-def _augmented(grams: dict[float, np.ndarray], block: np.ndarray, s: np.ndarray,
-               w: np.ndarray, work: np.ndarray, k: int) -> bool:
-    """Add one block's products by a single ``syrk``, when the curvature ``w`` has one strict
-    sign: with ``r = sqrt|w|`` the rows ``[r·x, s/r, r]`` have the Gram matrix
-    ``[[Xᵀ|w|X, Xᵀs, Xᵀ|w|], [·, Σs²/|w|, Σs], [·, ·, Σ|w|]]``, so the score and curvature
-    products come with ``XᵀwX`` from one read of the block. It is added into ``grams[sign]``
-    (:func:`_fold` unpacks it once per pass). Returns ``False`` (nothing added) when ``w``
-    changes sign or vanishes, or ``s/r`` overflows (then ``Σs²/|w|`` is not finite)."""
-    if w.max() < 0.0:
-        sign = -1.0
-    elif w.min() > 0.0:
-        sign = 1.0
-    else:
-        return False
-    r = np.sqrt(w if sign > 0 else -w)
-    np.divide(s, r, out=work[:, k])
-    np.multiply(block, r[:, None], out=work[:, :k])
-    work[:, k + 1] = r
-    g = work.T @ work
-    if not np.isfinite(g[k, k]):
-        return False
-    if sign in grams:
-        grams[sign] += g
-    else:
-        grams[sign] = g
-    return True
-
-
-def _fold(out: GLMTerms, grams: dict[float, np.ndarray], k: int) -> None:
-    """Add the augmented Gram matrices of :func:`_augmented` into ``out``."""
-    for sign, g in grams.items():
-        out.xwx += sign * g[:k, :k]
-        out.xs += g[:k, k]
-        out.xw += sign * g[:k, k + 1]
-        out.sum_s += float(g[k, k + 1])
-        out.sum_w += sign * float(g[k + 1, k + 1])
-
-
-def _equal_weights(out: GLMTerms, block: np.ndarray, s: np.ndarray, w: float,
-                   work: np.ndarray) -> None:
+def _equal_weights(out: GLMTerms, block: np.ndarray, s: np.ndarray, w: float) -> None:
     """Add one block's products into ``out`` when every row has the same curvature ``w`` (the
     linear predictor is the same on every row, as at the mean start): ``XᵀwX = w·XᵀX`` is one
-    ``syrk`` on the rows as they are, with no scaled copy, and ``Xᵀs``, ``Xᵀ1`` one product."""
+    ``syrk`` on the rows as they are, with no scaled copy, after ``Xᵀs`` and ``Xᵀ1`` (two
+    ``gemv``) have brought the block into cache."""
+    out.xs += block.T @ s
+    out.xw += w * (block.T @ np.ones(block.shape[0]))
     out.xwx += w * (block.T @ block)
-    work[:, 0] = s
-    work[:, 1] = 1.0
-    xs1 = block.T @ work[:, :2]
-    out.xs += xs1[:, 0]
-    out.xw += w * xs1[:, 1]
     out.sum_s += float(np.sum(s))
     out.sum_w += w * block.shape[0]
 
@@ -207,7 +169,7 @@ def _rows_of(t: np.ndarray | float | None, a: int, b: int, size: int
     return t[a:b] if np.shape(t)[:1] == (size,) else t
 
 
-def _add_block(out: GLMTerms, grams: dict[float, np.ndarray], block: np.ndarray,
+def _add_block(out: GLMTerms, block: np.ndarray,
                lp: np.ndarray | float, d1: np.ndarray | float | None,
                d2: np.ndarray | float | None, order: int, uniform: bool,
                work: np.ndarray | None) -> None:
@@ -221,18 +183,13 @@ def _add_block(out: GLMTerms, grams: dict[float, np.ndarray], block: np.ndarray,
         out.xs += block.T @ s
         out.sum_s += float(s.sum())
         return
-    k = block.shape[1]
     w = as_rows(d2, shape)
     if uniform and np.all(w == w[0]):
-        _equal_weights(out, block, s, float(w[0]), work)
-    elif not _augmented(grams, block, s, w, work, k):
-        add_gram(out.xwx, block, w, work[:, :k])
-        both = np.stack((s, w), axis=1, out=work[:, k:])
-        xsw = block.T @ both
-        out.xs += xsw[:, 0]
-        out.xw += xsw[:, 1]
-        out.sum_s += float(np.sum(s))
-        out.sum_w += float(np.sum(w))
+        _equal_weights(out, block, s, float(w[0]))
+        return
+    add_gram(out.xwx, block, w, work, ((out.xs, s), (out.xw, w)))
+    out.sum_s += float(np.sum(s))
+    out.sum_w += float(np.sum(w))
 
 
 def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
@@ -264,8 +221,7 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
 
     def blocks(lo: int, hi: int) -> GLMTerms:
         out = GLMTerms(0.0, eta)
-        work = np.empty((rows, k + 2)) if order >= 2 else None
-        grams: dict[float, np.ndarray] = {}
+        work = np.empty((rows, k)) if order >= 2 else None
         if order >= 1:
             out.xs = np.zeros(k)
         if order >= 2:
@@ -287,9 +243,8 @@ def glm_pass(plan: GLMPlan, dist: Family, layout: Layout, theta: np.ndarray,
                                   for t in terms)
                 else:
                     lp, d1, d2 = block_terms(start, stop)
-                _add_block(out, grams, x_mat[start:stop], lp, d1, d2, order, uniform,
+                _add_block(out, x_mat[start:stop], lp, d1, d2, order, uniform,
                            work[: stop - start] if work is not None else None)
-        _fold(out, grams, k)
         return out
 
     def block_terms(start: int, stop: int) -> tuple:

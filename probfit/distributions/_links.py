@@ -125,7 +125,8 @@ class Logit(Link):
     # a = exp(-|eta|) and the outcome's sign σ = 2x - 1, log p(x) = log sigmoid(σ·eta) =
     # min(σ·eta, 0) - log1p(a), the score is σ·sigmoid(-σ·eta) = σ·(1 or a)/(1 + a) and the
     # curvature, observed and expected alike, -sigmoid(eta)·sigmoid(-eta) = -a/(1 + a)². All
-    # keep full relative precision in both tails; x is 0 or 1 (|σ·eta| = |eta|).
+    # keep full relative precision in both tails; x is 0 or 1 (|σ·eta| = |eta|). The score's
+    # (1 or a) is max(a, [σ·eta ≤ 0]), as a ≤ 1: half the time of a where().
     def row_terms(self, x: np.ndarray, e: np.ndarray, order: int, expected: bool = False,
                   value: bool = True
                   ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
@@ -139,7 +140,7 @@ class Logit(Link):
         if order == 0:
             return lp, None, None
         u = 1.0 + a
-        d1 = np.where(t <= 0.0, 1.0, a)
+        d1 = np.maximum(a, t <= 0.0)
         d1 /= u
         d1 *= sign
         if order == 1:
