@@ -7,9 +7,10 @@ Issue #7 asks for probfit's logistic MLE at n = 1,000,000, p = 50 within 2× of 
 close a numpy + OpenBLAS implementation can come at all: :func:`lean_fit` is Newton's method
 stripped to its hot loop — the intercept-only MLE as start, one pass over ``X`` per iteration
 with the same blocks, threads and BLAS limit as probfit (:func:`probfit.contract.over_row_ranges`)
-that forms ``η``, the logistic terms and one ``syrk`` of the rows ``[r·x, s/r, r]``, always the
-full step, then one value-and-gradient pass at the end. It has no line search, no data checks,
-no separation check and no model compilation, so it is a bound, not a solver to use.
+that forms ``η``, the logistic terms, ``Xᵀs`` and ``Xᵀw`` by ``gemv`` and ``XᵀWX`` by one ``syrk``
+of the ``√w``-scaled rows, always the full step, then one value-and-gradient pass at the end.
+It has no line search, no data checks, no separation check and no model compilation, so it is a
+bound, not a solver to use.
 
 probfit's fit, the lean fit and the floor's kernel run interleaved in one process. The report
 gives each fit's least time as a multiple of the least kernel time, as the suite does, and the
@@ -34,17 +35,17 @@ OUT = Path(__file__).parent / "results" / "lean_newton.md"
 
 
 def _pass(x: np.ndarray, sign: np.ndarray, beta: np.ndarray, b: float, hessian: bool
-          ) -> tuple[float, np.ndarray]:
-    """``(Σ log p, G)`` at ``(β, b)``: with ``hessian``, ``G`` is the Gram matrix of the rows
-    ``[r·x, s/r, r]`` (``s`` the score and ``r² = w`` the curvature per row); without, the
-    score products ``[Xᵀs, Σs]``."""
+          ) -> tuple[float, np.ndarray, float, np.ndarray, np.ndarray, float]:
+    """``(Σ log p, Xᵀs, Σs, XᵀWX, Xᵀw, Σw)`` at ``(β, b)``, with ``s`` the score and ``w`` the
+    curvature (negated) per row; without ``hessian`` the last three are zero."""
     n, k = x.shape
     rows = min(n, block_rows(k))
 
-    def part(lo: int, hi: int) -> tuple[float, np.ndarray]:
-        total = 0.0
-        g = np.zeros((k + 2, k + 2)) if hessian else np.zeros(k + 1)
-        work = np.empty((rows, k + 2))
+    def part(lo: int, hi: int) -> tuple:
+        total = sum_s = sum_w = 0.0
+        xs = np.zeros(k)
+        gram, xw = np.zeros((k, k)), np.zeros(k)
+        work = np.empty((rows, k))
         eta = np.empty(rows)
         for start in range(lo, hi, rows):
             stop = min(hi, start + rows)
@@ -57,24 +58,26 @@ def _pass(x: np.ndarray, sign: np.ndarray, beta: np.ndarray, b: float, hessian: 
             np.exp(a, out=a)
             u = 1.0 + a
             total += float(np.minimum(t, 0.0).sum() - np.log1p(a).sum())
-            s = np.where(t <= 0.0, 1.0, a)
+            s = np.maximum(a, t <= 0.0)
             s /= u
             s *= sg
+            sum_s += float(s.sum())
             if not hessian:
-                g[:k] += block.T @ s
-                g[k] += s.sum()
+                xs += block.T @ s
                 continue
             r = np.sqrt(a)
             r /= u
-            w = work[: stop - start]
-            np.divide(s, r, out=w[:, k])
-            w[:, k + 1] = r
-            np.multiply(block, r[:, None], out=w[:, :k])
-            g += w.T @ w
-        return total, g
+            w = r * r
+            scaled = work[: stop - start]
+            np.multiply(block, r[:, None], out=scaled)
+            xs += block.T @ s
+            xw += block.T @ w
+            sum_w += float(w.sum())
+            gram += scaled.T @ scaled
+        return total, xs, sum_s, gram, xw, sum_w
 
     parts = over_row_ranges(x, part)
-    return sum(q[0] for q in parts), sum(q[1] for q in parts)
+    return tuple(sum(q[j] for q in parts) for j in range(6))
 
 
 def lean_fit(x: np.ndarray, y: np.ndarray, tol: float = 1e-10
@@ -88,18 +91,18 @@ def lean_fit(x: np.ndarray, y: np.ndarray, tol: float = 1e-10
     beta, b = np.zeros(k), float(np.log(p0 / (1.0 - p0)))
     iterations = 0
     while True:
-        total, g = _pass(x, sign, beta, b, True)
+        total, xs, sum_s, gram, xw, sum_w = _pass(x, sign, beta, b, True)
         hess = np.empty((k + 1, k + 1))
-        hess[:k, :k] = g[:k, :k]
-        hess[:k, k] = hess[k, :k] = g[:k, k + 1]
-        hess[k, k] = g[k + 1, k + 1]
-        grad = np.append(g[:k, k], g[k, k + 1])
+        hess[:k, :k] = gram
+        hess[:k, k] = hess[k, :k] = xw
+        hess[k, k] = sum_w
+        grad = np.append(xs, sum_s)
         step = linalg.cho_solve(linalg.cho_factor(hess), grad)
         beta, b = beta + step[:k], b + float(step[k])
         iterations += 1
         if grad @ step / 2.0 <= tol * abs(total):
             # value and score at the last point, as probfit's last evaluation forms them
-            total, _ = _pass(x, sign, beta, b, False)
+            total = _pass(x, sign, beta, b, False)[0]
             return beta, b, iterations, -total
         if iterations == 100:
             raise RuntimeError("the lean Newton fit did not converge in 100 full steps")
