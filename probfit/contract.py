@@ -65,14 +65,17 @@ def is_const(j: np.ndarray) -> bool:
     return j.ndim == 1 or all(s == 1 for s in j.shape[:-1])
 
 
-#: Rows per block of the blocked design products: a block of a 50-column design is about 2 MB,
-#: so it stays in a core's L2 cache between the products and ufuncs that read it (on the
-#: benchmark machine 2 MB blocks ran a fused GLM pass 1.3x faster than 1 MB ones, whose
-#: per-block overhead is twice as large, and 2x faster than 4 MB ones, which spill the
-#: cache). A block has at least 8·p rows, so that for wide designs the p × p accumulator
-#: is not re-read for too few rows (at p = 500, 4000-row blocks ran 1.5x faster than
-#: 262-row ones).
-_BLOCK_ELEMENTS = 1 << 18
+#: Rows per block of the blocked design products: a block of a 50-column design is 1 MB. Each
+#: thread holds its block and the block's scaled copy while the ``syrk`` reads them, and on the
+#: 2-core AMD EPYC benchmark machine, whose 8 MB L3 cache both cores share, two threads with
+#: 2 MB blocks filled it: ``weighted_gram`` at n = 10⁶, p = 50 took 0.170 s with 2 MB blocks
+#: against 0.143 s with 1 MB ones (least of 24 alternating calls; the same 0.30 s either way on
+#: one thread), and the logistic and Poisson fits took 0.997 s against 1.045 s and 0.769 s
+#: against 0.778 s (least of 24). Halving the block again did not help the fit (1.107 s against
+#: 1.042 s, least of 12): a block of the fused GLM pass costs some thirty numpy calls whatever
+#: its size. A block has at least 8·p rows, so that for wide designs the p × p accumulator is
+#: not re-read for too few rows (at p = 500, 4000-row blocks ran 1.5x faster than 262-row ones).
+_BLOCK_ELEMENTS = 1 << 17
 _MIN_ROWS_PER_COLUMN = 8
 
 #: Designs smaller than this (in elements) are not split across threads.
