@@ -65,16 +65,21 @@ def is_const(j: np.ndarray) -> bool:
     return j.ndim == 1 or all(s == 1 for s in j.shape[:-1])
 
 
-#: Rows per block of the blocked design products: a block of a 50-column design is 1 MB. Each
-#: thread holds its block and the block's scaled copy while the ``syrk`` reads them, and on the
-#: 2-core AMD EPYC benchmark machine, whose 8 MB L3 cache both cores share, two threads with
-#: 2 MB blocks filled it: ``weighted_gram`` at n = 10⁶, p = 50 took 0.170 s with 2 MB blocks
-#: against 0.143 s with 1 MB ones (least of 24 alternating calls; the same 0.30 s either way on
-#: one thread), and the logistic and Poisson fits took 0.997 s against 1.045 s and 0.769 s
-#: against 0.778 s (least of 24). Halving the block again did not help the fit (1.107 s against
-#: 1.042 s, least of 12): a block of the fused GLM pass costs some thirty numpy calls whatever
-#: its size. A block has at least 8·p rows, so that for wide designs the p × p accumulator is
-#: not re-read for too few rows (at p = 500, 4000-row blocks ran 1.5x faster than 262-row ones).
+#: Rows per block of the blocked design products: a block of a 50-column design is 1 MB. Each thread
+#: holds its block and the block's scaled copy while the ``syrk`` reads them, and on the first
+#: 2-core AMD EPYC benchmark machine, whose 8 MB L3 cache both cores share, two threads with 2 MB
+#: blocks filled it: ``weighted_gram`` at n = 10⁶, p = 50 took 0.170 s with 2 MB blocks against
+#: 0.143 s with 1 MB ones (least of 24 alternating calls; the same 0.30 s either way on one thread),
+#: and the logistic and Poisson fits took 0.997 s against 1.045 s and 0.769 s against 0.778 s (least
+#: of 24). Halving the block again did not help the fit (1.107 s against 1.042 s, least of 12): a
+#: block of the fused GLM pass costs some thirty numpy calls whatever its size. On the later Zen 4
+#: machine (1 MB L2 cache per core, 32 MB L3) the fits took the same time with 1 and 2 MB blocks
+#: (0.476 s and 0.473 s logistic, 0.386 s and 0.384 s Poisson, least of 10) and longer with 0.5 MB
+#: ones (0.514 s, 0.421 s). There the kernel alone is fastest with 0.25 MB blocks, which stay in L2
+#: with their copies (0.0769 s against 0.0830 s, least of 24), but the fit does not gain from that:
+#: ``add_gram`` on 655-row slices of 1 MB blocks made the logistic fit slower (0.516 s against
+#: 0.473 s). A block has at least 8·p rows, so that for wide designs the p × p accumulator is not
+#: re-read for too few rows (at p = 500, 4000-row blocks ran 1.5x faster than 262-row ones).
 _BLOCK_ELEMENTS = 1 << 17
 _MIN_ROWS_PER_COLUMN = 8
 
