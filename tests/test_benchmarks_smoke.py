@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import probfit as pf
-from benchmarks import gmm_em, lasso_path, lean_newton, memory, run, vi_logistic
+from benchmarks import gmm_em, lasso_path, lean_newton, machine, memory, run, vi_logistic
 from benchmarks.glm import GLMProblem
 from benchmarks.harness import Data, Outcome, Problem, Runner, time_problem
 
@@ -195,3 +196,11 @@ def test_lean_newton_reaches_probfits_optimum_and_reports(tmp_path):
     assert lean_nll == pytest.approx(probfit_nll, rel=1e-9)
     gap = float(re.search(r"gap \(lean − probfit\): (\S+)\.$", text, re.M).group(1))
     assert abs(gap) < 1e-12
+
+
+@pytest.mark.skipif(not Path("/sys/devices/system/cpu/cpu0/cache/index0").exists(),
+                    reason="no cache sizes in sysfs")
+def test_machine_line_names_the_cache_sizes():
+    text = machine.describe()
+    sizes = re.findall(r"\bL([123]) (\d+)[KMG]B \(cores [0-9,-]+\)", text)
+    assert sizes and all(int(size) > 0 for _, size in sizes), text
