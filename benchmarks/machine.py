@@ -24,12 +24,16 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
+#: Where Linux describes the caches of the first core, one ``index*`` folder per cache.
+CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
 def _caches() -> str:
     """The sizes of the caches the first core sees, from Linux's sysfs ("" elsewhere): the
     model name alone does not tell two virtual machines apart, and the block size of
     probfit's passes is tuned against the L2 and L3 caches."""
     sizes = []
-    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+    for index in sorted(CACHE_DIR.glob("index*")):
         try:
             level = (index / "level").read_text().strip()
             kind = (index / "type").read_text().strip()
@@ -79,6 +83,6 @@ def describe() -> str:
     """CPU model, caches, cores, RAM, Python, BLAS and library versions, as one paragraph."""
     caches = _caches()
     return (f"{_cpu()}{f' ({caches})' if caches else ''}, {os.cpu_count()} logical cores, "
-            f"{_ram()}; Python "
-            f"{platform.python_version()} ({platform.system()}); numpy {np.__version__}; "
+            f"{_ram()}; Python {platform.python_version()} ({platform.system()}); "
+            f"numpy {np.__version__}; "
             f"{_blas()}. Libraries: {versions()}.")

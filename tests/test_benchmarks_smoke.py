@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,7 +197,7 @@ def test_lean_newton_reaches_probfits_optimum_and_reports(tmp_path):
     assert abs(gap) < 1e-12
 
 
-@pytest.mark.skipif(not Path("/sys/devices/system/cpu/cpu0/cache/index0").exists(),
+@pytest.mark.skipif(not (machine.CACHE_DIR / "index0").exists(),
                     reason="no cache sizes in sysfs")
 def test_machine_line_names_the_cache_sizes():
     text = machine.describe()
